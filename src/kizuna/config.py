@@ -1,0 +1,51 @@
+"""Settings read once from the environment (``KIZUNA_*``).
+
+``KIZUNA_HOME`` (default ``./kizuna-data``) holds the embedded SQLite store and
+the generated encryption key; ``KIZUNA_DATABASE_URL`` points at PostgreSQL in
+production; ``KIZUNA_SECRET_KEY`` supplies the PII key instead of the key file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["DEFAULT_TIME_ZONE", "Settings", "load_settings"]
+
+DEFAULT_TIME_ZONE = "Asia/Tokyo"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything Kizuna reads from its environment, resolved to concrete values."""
+
+    home: Path
+    database_url: str
+    secret_key: str | None = field(default=None, repr=False)
+    time_zone: str = DEFAULT_TIME_ZONE
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True when the store is the embedded SQLite file."""
+        return self.database_url.startswith("sqlite")
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Build settings from ``environ`` (default: the process environment)."""
+    env = dict(os.environ if environ is None else environ)
+    home = Path(env.get("KIZUNA_HOME", "kizuna-data")).expanduser().resolve()
+    database_url = env.get("KIZUNA_DATABASE_URL") or f"sqlite:///{home / 'kizuna.db'}"
+    if database_url.startswith(("postgres://", "postgresql://")):
+        # Use psycopg 3, the driver we pin, whatever scheme the operator wrote.
+        database_url = "postgresql+psycopg://" + database_url.split("://", 1)[1]
+    return Settings(
+        home=home,
+        database_url=database_url,
+        secret_key=env.get("KIZUNA_SECRET_KEY") or None,
+        time_zone=env.get("KIZUNA_TIME_ZONE", DEFAULT_TIME_ZONE),
+        host=env.get("KIZUNA_HOST", "127.0.0.1"),
+        port=int(env.get("KIZUNA_PORT", "8000")),
+    )

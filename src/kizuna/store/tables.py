@@ -1,0 +1,302 @@
+"""The schema: every customer-owned table is keyed by ``(workspace_id, customer_id)``.
+
+Rules that keep the schema distributable by customer (see ARCHITECTURE.md): no
+foreign keys across customers, no global sequences (ids are time-ordered UUIDs
+or the shop's own ids), joins only on ``(workspace_id, customer_id)``.
+
+Personal data (email, phone, names, kana, postal code, address, birthday) is
+stored only as AES-GCM ciphertext (``*_enc``) plus, where it is looked up, a
+keyed hash (``*_hash``). Prefecture, city, gender and the birthday's month-day
+stay in clear because segments filter on them in SQL; alone they identify no one.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from kizuna.store.types import JSONDoc, UTCDateTime
+
+__all__ = [
+    "carts",
+    "consent_events",
+    "consents",
+    "customer_merges",
+    "customers",
+    "events",
+    "identities",
+    "metadata",
+    "order_items",
+    "orders",
+    "products",
+    "subscriptions",
+    "suppressions",
+    "workspaces",
+    "write_keys",
+]
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = sa.MetaData(naming_convention=NAMING)
+
+Money = sa.Float  # JPY amounts are whole numbers; doubles hold them exactly up to 2**53
+
+
+def _ws() -> sa.Column[object]:
+    return sa.Column("workspace_id", sa.Uuid, primary_key=True)
+
+
+def _customer() -> sa.Column[object]:
+    return sa.Column("customer_id", sa.Uuid, nullable=False)
+
+
+workspaces = sa.Table(
+    "workspaces",
+    metadata,
+    sa.Column("workspace_id", sa.Uuid, primary_key=True),
+    sa.Column("slug", sa.String(64), nullable=False, unique=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("environment", sa.String(16), nullable=False),  # production | development
+    sa.Column("brand", sa.String(64), nullable=False),  # groups a brand's environments
+    sa.Column("time_zone", sa.String(64), nullable=False),
+    sa.Column("settings", JSONDoc, nullable=False, default=dict),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint("environment in ('production', 'development')", name="environment"),
+)
+
+write_keys = sa.Table(
+    "write_keys",
+    metadata,
+    # IMPORTANT: only a SHA-256 of the key is stored; the key is shown once at creation.
+    sa.Column("key_hash", sa.LargeBinary(32), primary_key=True),
+    sa.Column("workspace_id", sa.Uuid, nullable=False, index=True),
+    sa.Column("prefix", sa.String(12), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("revoked_at", UTCDateTime),
+)
+
+customers = sa.Table(
+    "customers",
+    metadata,
+    _ws(),
+    sa.Column("customer_id", sa.Uuid, primary_key=True),
+    sa.Column("shop_customer_id", sa.String(128)),  # the shop's own id, when known
+    sa.Column("merged_into", sa.Uuid),  # set on the losing side of a merge
+    sa.Column("email_enc", sa.LargeBinary),
+    sa.Column("email_hash", sa.LargeBinary(32)),
+    sa.Column("phone_enc", sa.LargeBinary),
+    sa.Column("phone_hash", sa.LargeBinary(32)),
+    sa.Column("last_name_enc", sa.LargeBinary),
+    sa.Column("first_name_enc", sa.LargeBinary),
+    sa.Column("last_name_kana_enc", sa.LargeBinary),
+    sa.Column("first_name_kana_enc", sa.LargeBinary),
+    sa.Column("postal_code_enc", sa.LargeBinary),
+    sa.Column("address_enc", sa.LargeBinary),
+    sa.Column("birthday_enc", sa.LargeBinary),
+    sa.Column("birth_md", sa.String(5)),  # "MM-DD", for birthday scenarios
+    sa.Column("gender", sa.String(16)),
+    sa.Column("prefecture", sa.String(16)),
+    sa.Column("city", sa.String(100)),
+    sa.Column("membership_rank", sa.String(64)),
+    sa.Column("attributes", JSONDoc, nullable=False, default=dict),
+    sa.Column("registered_at", UTCDateTime),
+    sa.Column("first_seen_at", UTCDateTime, nullable=False),
+    sa.Column("last_seen_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index(None, "workspace_id", "shop_customer_id"),
+    sa.Index(None, "workspace_id", "email_hash"),
+    sa.Index(None, "workspace_id", "prefecture"),
+)
+
+identities = sa.Table(
+    "identities",
+    metadata,
+    _ws(),
+    # user_id (the shop's customer id), anonymous_id, email, phone, line_user_id, device_token
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("value_hash", sa.LargeBinary(32), primary_key=True),
+    _customer(),
+    sa.Column("value_enc", sa.LargeBinary, nullable=False),
+    sa.Column("first_seen_at", UTCDateTime, nullable=False),
+    sa.Column("last_seen_at", UTCDateTime, nullable=False),
+    sa.Index(None, "workspace_id", "customer_id"),
+)
+
+customer_merges = sa.Table(
+    "customer_merges",
+    metadata,
+    _ws(),
+    sa.Column("merge_id", sa.Uuid, primary_key=True),
+    sa.Column("from_customer_id", sa.Uuid, nullable=False),
+    sa.Column("into_customer_id", sa.Uuid, nullable=False),
+    sa.Column("reason", sa.String(64), nullable=False),
+    sa.Column("moved", JSONDoc, nullable=False),  # rows moved per table
+    sa.Column("merged_at", UTCDateTime, nullable=False),
+    sa.Index(None, "workspace_id", "into_customer_id"),
+)
+
+consents = sa.Table(
+    "consents",
+    metadata,
+    _ws(),
+    sa.Column("customer_id", sa.Uuid, primary_key=True),
+    sa.Column("channel", sa.String(16), primary_key=True),  # email, line, sms, push, ...
+    sa.Column("status", sa.String(16), nullable=False),  # opted_in | opted_out
+    sa.Column("changed_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+consent_events = sa.Table(
+    "consent_events",
+    metadata,
+    _ws(),
+    sa.Column("customer_id", sa.Uuid, primary_key=True),
+    sa.Column("consent_event_id", sa.Uuid, primary_key=True),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("occurred_at", UTCDateTime, nullable=False),
+    sa.Column("method", sa.String(64)),  # web form, checkout checkbox, paper, call centre …
+    sa.Column("wording", sa.Text),  # the text shown when consent was asked
+    sa.Column("source", sa.String(200)),  # page URL, import file, API caller
+    sa.Column("ip", sa.String(64)),
+    sa.Column("address_hash", sa.LargeBinary(32)),  # which address the consent covers
+    sa.Column("recorded_at", UTCDateTime, nullable=False),
+)
+
+suppressions = sa.Table(
+    "suppressions",
+    metadata,
+    _ws(),
+    sa.Column("channel", sa.String(16), primary_key=True),
+    sa.Column("address_hash", sa.LargeBinary(32), primary_key=True),
+    sa.Column("reason", sa.String(16), nullable=False),  # hard_bounce | complaint | blacklist
+    sa.Column("customer_id", sa.Uuid),
+    sa.Column("note", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index(None, "workspace_id", "customer_id"),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    _ws(),
+    sa.Column("customer_id", sa.Uuid, primary_key=True),
+    sa.Column("event_id", sa.Uuid, primary_key=True),
+    sa.Column("message_id", sa.String(100), nullable=False),
+    sa.Column("type", sa.String(16), nullable=False),  # track, page, screen, identify, group, alias
+    sa.Column("name", sa.String(200)),
+    sa.Column("properties", JSONDoc, nullable=False),
+    sa.Column("context", JSONDoc, nullable=False),
+    sa.Column("anonymous_id", sa.String(200)),
+    sa.Column("user_id", sa.String(200)),
+    sa.Column("occurred_at", UTCDateTime, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("workspace_id", "message_id"),
+    sa.Index(None, "workspace_id", "customer_id", "occurred_at"),
+    sa.Index(None, "workspace_id", "name", "occurred_at"),
+)
+
+orders = sa.Table(
+    "orders",
+    metadata,
+    _ws(),
+    sa.Column("order_id", sa.String(128), primary_key=True),  # the shop's order number
+    _customer(),
+    sa.Column("ordered_at", UTCDateTime, nullable=False),
+    sa.Column("channel", sa.String(16), nullable=False),  # online | store | marketplace
+    sa.Column("status", sa.String(16), nullable=False),  # placed | cancelled | returned
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("subtotal", Money, nullable=False),
+    sa.Column("discount", Money, nullable=False),
+    sa.Column("shipping", Money, nullable=False),
+    sa.Column("tax", Money, nullable=False),
+    sa.Column("total", Money, nullable=False),
+    sa.Column("refunded", Money, nullable=False),
+    sa.Column("coupon", sa.String(100)),
+    sa.Column("store_id", sa.String(100)),
+    sa.Column("cancelled_at", UTCDateTime),
+    sa.Column("returned_at", UTCDateTime),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index(None, "workspace_id", "customer_id", "ordered_at"),
+    sa.Index(None, "workspace_id", "ordered_at"),
+)
+
+order_items = sa.Table(
+    "order_items",
+    metadata,
+    _ws(),
+    sa.Column("order_id", sa.String(128), primary_key=True),
+    sa.Column("line_no", sa.Integer, primary_key=True),
+    _customer(),
+    sa.Column("sku", sa.String(128), nullable=False),
+    sa.Column("product_id", sa.String(128)),
+    sa.Column("product_name", sa.String(300)),
+    sa.Column("category", sa.String(200)),
+    sa.Column("brand", sa.String(200)),
+    sa.Column("quantity", sa.Integer, nullable=False),
+    sa.Column("unit_price", Money, nullable=False),
+    sa.Column("discount", Money, nullable=False),
+    sa.Column("coupon", sa.String(100)),
+    sa.Column("is_sale", sa.Boolean, nullable=False),  # bought on sale vs at full price (PB)
+    sa.Column("returned_quantity", sa.Integer, nullable=False),
+    sa.Index(None, "workspace_id", "customer_id"),
+    sa.Index(None, "workspace_id", "sku"),
+)
+
+products = sa.Table(
+    "products",
+    metadata,
+    _ws(),
+    sa.Column("sku", sa.String(128), primary_key=True),
+    sa.Column("product_id", sa.String(128), nullable=False),
+    sa.Column("name", sa.String(300), nullable=False),
+    sa.Column("category", sa.String(200)),
+    sa.Column("brand", sa.String(200)),
+    sa.Column("price", Money),
+    sa.Column("cost", Money),
+    sa.Column("stock", sa.Integer),
+    sa.Column("url", sa.String(1000)),
+    sa.Column("image_url", sa.String(1000)),
+    sa.Column("attributes", JSONDoc, nullable=False, default=dict),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index(None, "workspace_id", "product_id"),
+)
+
+carts = sa.Table(
+    "carts",
+    metadata,
+    _ws(),
+    sa.Column("customer_id", sa.Uuid, primary_key=True),
+    sa.Column("cart_id", sa.String(128), primary_key=True),
+    sa.Column("status", sa.String(24), nullable=False),  # open | checkout_started | converted
+    sa.Column("items", JSONDoc, nullable=False),
+    sa.Column("value", Money, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("order_id", sa.String(128)),
+    sa.Column("checkout_started_at", UTCDateTime),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index(None, "workspace_id", "status", "updated_at"),
+)
+
+subscriptions = sa.Table(
+    "subscriptions",
+    metadata,
+    _ws(),
+    sa.Column("subscription_id", sa.String(128), primary_key=True),
+    _customer(),
+    sa.Column("plan", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # active | paused | cancelled
+    sa.Column("amount", Money, nullable=False),
+    sa.Column("interval_days", sa.Integer, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("renewed_at", UTCDateTime),
+    sa.Column("next_renewal_at", UTCDateTime),
+    sa.Column("cancelled_at", UTCDateTime),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index(None, "workspace_id", "customer_id"),
+)
