@@ -1,0 +1,26 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from kizuna import __version__
+from kizuna.api import customers, ingest
+from kizuna.api.errors import install_error_handlers
+from kizuna.store.database import Database
+
+__all__ = ["build_app"]
+
+
+def build_app(db: Database) -> FastAPI:
+    """An app serving the ingestion API (Segment spec) and the read API on ``db``."""
+    app = FastAPI(
+        title="Kizuna",
+        version=__version__,
+        description="Customer data hub and marketing automation for e-commerce and D2C brands.",
+    )
+    app.state.db = db
+    install_error_handlers(app)
+    app.include_router(ingest.router)
+    app.include_router(customers.router)
+    return app

@@ -1,0 +1,5 @@
+"""Read API: customer profiles and timelines."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

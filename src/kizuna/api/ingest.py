@@ -1,0 +1,5 @@
+"""Segment-compatible ingestion routes (/v1/*)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,16 @@
+"""The ``kizuna`` command line (Typer + Rich)."""
+
+from __future__ import annotations
+
+from kizuna.cli import core, demo_data, importing
+from kizuna.cli.app import app
+
+__all__ = ["app", "main"]
+
+for _module in (core, demo_data, importing):
+    _module.register(app)
+
+
+def main() -> None:
+    """Entry point of the ``kizuna`` script."""
+    app()

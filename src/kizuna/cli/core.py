@@ -1,0 +1,7 @@
+"""CLI commands (core)."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add these commands to ``app``."""

@@ -1,0 +1,7 @@
+"""CLI commands (importing)."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add these commands to ``app``."""

@@ -1,0 +1,1 @@
+"""Ingestion: Segment-spec messages and file imports into the store."""
