@@ -2,7 +2,8 @@
 
 ``KIZUNA_HOME`` (default ``./kizuna-data``) holds the embedded SQLite store and
 the generated encryption key; ``KIZUNA_DATABASE_URL`` points at PostgreSQL in
-production; ``KIZUNA_SECRET_KEY`` supplies the PII key instead of the key file.
+production; ``KIZUNA_SECRET_KEY`` supplies the PII key instead of the key file;
+``KIZUNA_API_TOKEN`` the operator's API token instead of ``api.token``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class Settings:
     home: Path
     database_url: str
     secret_key: str | None = field(default=None, repr=False)
+    api_token: str | None = field(default=None, repr=False)
     time_zone: str = DEFAULT_TIME_ZONE
     host: str = "127.0.0.1"
     port: int = 8000
@@ -45,6 +47,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         home=home,
         database_url=database_url,
         secret_key=env.get("KIZUNA_SECRET_KEY") or None,
+        api_token=env.get("KIZUNA_API_TOKEN") or None,
         time_zone=env.get("KIZUNA_TIME_ZONE", DEFAULT_TIME_ZONE),
         host=env.get("KIZUNA_HOST", "127.0.0.1"),
         port=int(env.get("KIZUNA_PORT", "8000")),

@@ -43,16 +43,36 @@ def test_two_known_customers_sharing_an_email_stay_apart(scope_factory, clock):
 def test_merge_moves_orders_and_keeps_the_latest_consent(scope_factory, clock):
     with scope_factory() as scope:
         resolver = IdentityResolver(scope)
-        upsert_orders(scope, resolver, [
-            OrderRecord(order_id="O1", customer={"email": "m@example.com"}, ordered_at="2026-01-01",
-                        items=[{"sku": "S1", "unit_price": 1200}]),
-        ])  # fmt: skip
-        record_consents(scope, resolver, [
-            ConsentRecord(customer={"email": "m@example.com"}, channel="email",
-                          status="opted_out", occurred_at="2026-03-01"),
-            ConsentRecord(customer={"user_id": "C9"}, channel="email",
-                          status="opted_in", occurred_at="2026-02-01"),
-        ])  # fmt: skip
+        upsert_orders(
+            scope,
+            resolver,
+            [
+                OrderRecord(
+                    order_id="O1",
+                    customer={"email": "m@example.com"},
+                    ordered_at="2026-01-01",
+                    items=[{"sku": "S1", "unit_price": 1200}],
+                ),
+            ],
+        )
+        record_consents(
+            scope,
+            resolver,
+            [
+                ConsentRecord(
+                    customer={"email": "m@example.com"},
+                    channel="email",
+                    status="opted_out",
+                    occurred_at="2026-03-01",
+                ),
+                ConsentRecord(
+                    customer={"user_id": "C9"},
+                    channel="email",
+                    status="opted_in",
+                    occurred_at="2026-02-01",
+                ),
+            ],
+        )
         winner = resolver.alias("C9", "C9", clock.now())
         merged = resolver.resolve(Identifiers(user_id="C9", email="m@example.com"), clock.now())
         resolver.flush()

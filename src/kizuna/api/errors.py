@@ -48,7 +48,9 @@ def _status_of(exc: KizunaError) -> int:
 async def _kizuna_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, KizunaError)
     problems = exc.problems if isinstance(exc, InvalidInput) else None
-    headers = {"WWW-Authenticate": 'Basic realm="kizuna"'} if isinstance(exc, Unauthorized) else None
+    headers = (
+        {"WWW-Authenticate": 'Basic realm="kizuna"'} if isinstance(exc, Unauthorized) else None
+    )
     return JSONResponse(
         error_body(exc.code, str(exc), problems), status_code=_status_of(exc), headers=headers
     )

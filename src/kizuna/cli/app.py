@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import typer
 from rich.console import Console
 
-__all__ = ["app", "console", "err_console"]
+from kizuna.errors import InvalidInput, KizunaError
+
+__all__ = ["WorkspaceOption", "app", "console", "default_workspace", "err_console", "exit_on_error"]
 
 app = typer.Typer(
     name="kizuna",
@@ -16,3 +22,27 @@ app = typer.Typer(
 )
 console = Console()
 err_console = Console(stderr=True)
+
+
+def default_workspace() -> str:
+    """The workspace commands act on when none is given: ``KIZUNA_WORKSPACE`` or ``demo``."""
+    return os.environ.get("KIZUNA_WORKSPACE", "demo")
+
+
+WorkspaceOption = typer.Option(
+    "--workspace", "-w", help="Workspace slug [default: $KIZUNA_WORKSPACE or demo]"
+)
+
+
+@contextmanager
+def exit_on_error() -> Iterator[None]:
+    """Turn Kizuna's errors into a red message and an exit code (2 for bad input, 1 otherwise)."""
+    try:
+        yield
+    except InvalidInput as exc:
+        for problem in exc.problems:
+            err_console.print(f"[red]error:[/red] {problem.describe()}", highlight=False)
+        raise typer.Exit(2) from exc
+    except KizunaError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from exc

@@ -43,7 +43,9 @@ def normalize_email(value: str, field: str = "email") -> str:
     try:
         validate_email(candidate, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise InvalidInput(Problem("invalid_email", f"not a valid email address ({exc})", field))
+        raise InvalidInput(
+            Problem("invalid_email", f"not a valid email address ({exc})", field)
+        ) from exc
     return candidate
 
 
@@ -53,7 +55,7 @@ def normalize_phone(value: str, field: str = "phone", region: str = "JP") -> str
     try:
         number = phonenumbers.parse(candidate, region)
     except phonenumbers.NumberParseException as exc:
-        raise InvalidInput(Problem("invalid_phone", f"not a phone number ({exc})", field))
+        raise InvalidInput(Problem("invalid_phone", f"not a phone number ({exc})", field)) from exc
     if not phonenumbers.is_possible_number(number):
         raise InvalidInput(Problem("invalid_phone", "not a possible phone number", field))
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
@@ -83,7 +85,9 @@ def parse_datetime(value: object, field: str, tz: str = "Asia/Tokyo") -> datetim
     elif isinstance(value, str) and value.strip():
         parsed = _parse_text(nfkc(value), field, tz)
     else:
-        raise InvalidInput(Problem("invalid_date", f"expected a date or time, got {value!r}", field))
+        raise InvalidInput(
+            Problem("invalid_date", f"expected a date or time, got {value!r}", field)
+        )
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=ZoneInfo(tz))
     return parsed.astimezone(UTC)

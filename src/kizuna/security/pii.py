@@ -26,7 +26,7 @@ from kizuna.errors import ConfigurationError
 
 __all__ = ["SECRET_FILE_NAME", "PiiCipher", "load_or_create_secret"]
 
-SECRET_FILE_NAME = "secret.key"
+SECRET_FILE_NAME = "secret.key"  # noqa: S105 - a file name, not a secret
 _VERSION = 1
 _NONCE_BYTES = 12
 _KEY_ID_BYTES = 4

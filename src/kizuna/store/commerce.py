@@ -31,23 +31,43 @@ def order_rows(
     """The ``orders`` row and ``order_items`` rows for one order."""
     ws = scope.workspace_id
     order = {
-        "workspace_id": ws, "order_id": record.order_id, "customer_id": customer_id,
-        "ordered_at": record.ordered_at, "channel": record.channel.value,
-        "status": record.status.value, "currency": record.currency.upper(),
-        "subtotal": record.subtotal, "discount": record.discount, "shipping": record.shipping,
-        "tax": record.tax, "total": record.total, "refunded": record.refunded,
-        "coupon": record.coupon, "store_id": record.store_id,
-        "cancelled_at": record.cancelled_at, "returned_at": record.returned_at,
+        "workspace_id": ws,
+        "order_id": record.order_id,
+        "customer_id": customer_id,
+        "ordered_at": record.ordered_at,
+        "channel": record.channel.value,
+        "status": record.status.value,
+        "currency": record.currency.upper(),
+        "subtotal": record.subtotal,
+        "discount": record.discount,
+        "shipping": record.shipping,
+        "tax": record.tax,
+        "total": record.total,
+        "refunded": record.refunded,
+        "coupon": record.coupon,
+        "store_id": record.store_id,
+        "cancelled_at": record.cancelled_at,
+        "returned_at": record.returned_at,
         "updated_at": scope.now,
-    }  # fmt: skip
+    }
     items = [
         {
-            "workspace_id": ws, "order_id": record.order_id, "line_no": n,
-            "customer_id": customer_id, "sku": i.sku, "product_id": i.product_id,
-            "product_name": i.product_name, "category": i.category, "brand": i.brand,
-            "quantity": i.quantity, "unit_price": i.unit_price, "discount": i.discount,
-            "coupon": i.coupon, "is_sale": i.is_sale, "returned_quantity": i.returned_quantity,
-        }  # fmt: skip
+            "workspace_id": ws,
+            "order_id": record.order_id,
+            "line_no": n,
+            "customer_id": customer_id,
+            "sku": i.sku,
+            "product_id": i.product_id,
+            "product_name": i.product_name,
+            "category": i.category,
+            "brand": i.brand,
+            "quantity": i.quantity,
+            "unit_price": i.unit_price,
+            "discount": i.discount,
+            "coupon": i.coupon,
+            "is_sale": i.is_sale,
+            "returned_quantity": i.returned_quantity,
+        }
         for n, i in enumerate(record.items, start=1)
     ]
     return order, items
@@ -113,11 +133,20 @@ def upsert_products(scope: Scope, records: Sequence[ProductRecord]) -> None:
     """Insert or update catalogue entries by SKU."""
     rows = {
         r.sku: {
-            "workspace_id": scope.workspace_id, "sku": r.sku, "product_id": r.product_id or r.sku,
-            "name": r.name, "category": r.category, "brand": r.brand, "price": r.price,
-            "cost": r.cost, "stock": r.stock, "url": r.url, "image_url": r.image_url,
-            "attributes": r.attributes, "updated_at": scope.now,
-        }  # fmt: skip
+            "workspace_id": scope.workspace_id,
+            "sku": r.sku,
+            "product_id": r.product_id or r.sku,
+            "name": r.name,
+            "category": r.category,
+            "brand": r.brand,
+            "price": r.price,
+            "cost": r.cost,
+            "stock": r.stock,
+            "url": r.url,
+            "image_url": r.image_url,
+            "attributes": r.attributes,
+            "updated_at": scope.now,
+        }
         for r in records
     }
     upsert(scope.conn, products, list(rows.values()), ["workspace_id", "sku"])
@@ -132,12 +161,19 @@ def upsert_subscriptions(
     for r in records:
         customer_id = resolver.resolve(r.customer, r.started_at)
         rows[r.subscription_id] = {
-            "workspace_id": scope.workspace_id, "subscription_id": r.subscription_id,
-            "customer_id": customer_id, "plan": r.plan, "status": r.status.value,
-            "amount": r.amount, "interval_days": r.interval_days, "started_at": r.started_at,
-            "renewed_at": r.renewed_at, "next_renewal_at": r.next_renewal_at,
-            "cancelled_at": r.cancelled_at, "updated_at": scope.now,
-        }  # fmt: skip
+            "workspace_id": scope.workspace_id,
+            "subscription_id": r.subscription_id,
+            "customer_id": customer_id,
+            "plan": r.plan,
+            "status": r.status.value,
+            "amount": r.amount,
+            "interval_days": r.interval_days,
+            "started_at": r.started_at,
+            "renewed_at": r.renewed_at,
+            "next_renewal_at": r.next_renewal_at,
+            "cancelled_at": r.cancelled_at,
+            "updated_at": scope.now,
+        }
     resolver.flush()
     upsert(scope.conn, subscriptions, list(rows.values()), ["workspace_id", "subscription_id"])
 
@@ -161,19 +197,24 @@ def upsert_cart(
         carts.c.cart_id == cart_id,
     )
     row = scope.conn.execute(sa.select(carts).where(key)).first()
-    current = dict(row._mapping) if row else {"items": [], "value": 0.0, "status": "open"}
-    new_items = current["items"] if items is None else items
+    current: dict[str, Any] = dict(row._mapping) if row else {"items": [], "status": "open"}
+    new_items: list[dict[str, Any]] = current["items"] if items is None else items
+    if value is None:
+        value = sum(float(i.get("price") or 0) * int(i.get("quantity") or 1) for i in new_items)
     values = {
-        "workspace_id": scope.workspace_id, "customer_id": customer_id, "cart_id": cart_id,
+        "workspace_id": scope.workspace_id,
+        "customer_id": customer_id,
+        "cart_id": cart_id,
         "items": new_items,
-        "value": value if value is not None else sum(
-            float(i.get("price") or 0) * int(i.get("quantity") or 1) for i in new_items),
-        "currency": currency, "status": status or current["status"],
+        "value": value,
+        "currency": currency,
+        "status": status or current["status"],
         "order_id": order_id or current.get("order_id"),
-        "checkout_started_at": at if status == "checkout_started"
+        "checkout_started_at": at
+        if status == "checkout_started"
         else current.get("checkout_started_at"),
         "updated_at": at,
-    }  # fmt: skip
+    }
     if row is None:
         scope.conn.execute(carts.insert().values(**values))
     else:

@@ -46,26 +46,40 @@ def record_consents(
     for r in records:
         customer_id = resolver.resolve(r.customer, r.occurred_at)
         fingerprint = f"{customer_id}|{r.channel}|{r.status}|{r.occurred_at.isoformat()}|{r.source}"
-        history.append({
-            "workspace_id": scope.workspace_id, "customer_id": customer_id,
-            "consent_event_id": uuid.uuid5(_CONSENT_NS, fingerprint),
-            "channel": r.channel.value, "status": r.status.value, "occurred_at": r.occurred_at,
-            "method": r.method, "wording": r.wording, "source": r.source, "ip": r.ip,
-            "address_hash": address_hash(scope, r.channel, r.address) if r.address else None,
-            "recorded_at": scope.now,
-        })  # fmt: skip
+        history.append(
+            {
+                "workspace_id": scope.workspace_id,
+                "customer_id": customer_id,
+                "consent_event_id": uuid.uuid5(_CONSENT_NS, fingerprint),
+                "channel": r.channel.value,
+                "status": r.status.value,
+                "occurred_at": r.occurred_at,
+                "method": r.method,
+                "wording": r.wording,
+                "source": r.source,
+                "ip": r.ip,
+                "address_hash": address_hash(scope, r.channel, r.address) if r.address else None,
+                "recorded_at": scope.now,
+            }
+        )
         key = (customer_id, r.channel.value)
         if key not in latest or latest[key]["changed_at"] <= r.occurred_at:
             latest[key] = {
-                "workspace_id": scope.workspace_id, "customer_id": customer_id,
-                "channel": r.channel.value, "status": r.status.value,
-                "changed_at": r.occurred_at, "updated_at": scope.now,
-            }  # fmt: skip
+                "workspace_id": scope.workspace_id,
+                "customer_id": customer_id,
+                "channel": r.channel.value,
+                "status": r.status.value,
+                "changed_at": r.occurred_at,
+                "updated_at": scope.now,
+            }
     resolver.flush()
     written = insert_ignoring(
-        scope.conn, consent_events, history,
-        ["workspace_id", "customer_id", "consent_event_id"], consent_events.c.consent_event_id,
-    )  # fmt: skip
+        scope.conn,
+        consent_events,
+        history,
+        ["workspace_id", "customer_id", "consent_event_id"],
+        consent_events.c.consent_event_id,
+    )
     _keep_latest(scope, list(latest.values()))
     return len(written)
 
@@ -83,10 +97,11 @@ def _keep_latest(scope: Scope, rows: list[dict[str, Any]]) -> None:
         )
     }
     newer = [
-        r for r in rows
+        r
+        for r in rows
         if (r["customer_id"], r["channel"]) not in current
         or current[(r["customer_id"], r["channel"])] <= r["changed_at"]
-    ]  # fmt: skip
+    ]
     upsert(scope.conn, consents, newer, ["workspace_id", "customer_id", "channel"])
 
 
@@ -96,11 +111,20 @@ def suppress(
     """Put addresses on the suppression list (the latest reason wins)."""
     rows = [
         {
-            "workspace_id": scope.workspace_id, "channel": r.channel.value,
-            "address_hash": address_hash(scope, r.channel, r.address), "reason": r.reason.value,
-            "customer_id": customer_id, "note": r.note, "created_at": scope.now,
-        }  # fmt: skip
+            "workspace_id": scope.workspace_id,
+            "channel": r.channel.value,
+            "address_hash": address_hash(scope, r.channel, r.address),
+            "reason": r.reason.value,
+            "customer_id": customer_id,
+            "note": r.note,
+            "created_at": scope.now,
+        }
         for r in records
     ]
-    upsert(scope.conn, suppressions, rows, ["workspace_id", "channel", "address_hash"],
-           keep=["created_at"])  # fmt: skip
+    upsert(
+        scope.conn,
+        suppressions,
+        rows,
+        ["workspace_id", "channel", "address_hash"],
+        keep=["created_at"],
+    )

@@ -44,6 +44,12 @@ class Database:
             with conn.begin():
                 yield conn
 
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.dispose()
+
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()

@@ -46,7 +46,9 @@ class IdentityResolver:
         self.merges = 0
 
     def _keys(self, ids: Identifiers) -> list[tuple[str, str, bytes]]:
-        return [(kind, value, self._scope.hash(kind, value)) for kind, value in ids.present().items()]
+        return [
+            (kind, value, self._scope.hash(kind, value)) for kind, value in ids.present().items()
+        ]
 
     def prefetch(self, batch: Iterable[Identifiers]) -> None:
         """Load the owners of every identifier in ``batch`` with one query."""
@@ -55,13 +57,22 @@ class IdentityResolver:
         if not wanted:
             return
         query = (
-            sa.select(identities.c.kind, identities.c.value_hash, identities.c.customer_id,
-                      customers.c.shop_customer_id)
-            .join(customers, sa.and_(customers.c.workspace_id == identities.c.workspace_id,
-                                     customers.c.customer_id == identities.c.customer_id))
+            sa.select(
+                identities.c.kind,
+                identities.c.value_hash,
+                identities.c.customer_id,
+                customers.c.shop_customer_id,
+            )
+            .join(
+                customers,
+                sa.and_(
+                    customers.c.workspace_id == identities.c.workspace_id,
+                    customers.c.customer_id == identities.c.customer_id,
+                ),
+            )
             .where(identities.c.workspace_id == self._scope.workspace_id)
             .where(identities.c.value_hash.in_(list(wanted)))
-        )  # fmt: skip
+        )
         for row in self._scope.conn.execute(query):
             self._owner[(row.kind, row.value_hash)] = row.customer_id
             self._shop_id[row.customer_id] = row.shop_customer_id
@@ -99,7 +110,11 @@ class IdentityResolver:
             owner = self._owner.get(key)
             if owner is not None and owner != target:
                 self._merge(owner, target, "alias")
-        self._attach(target, [("anonymous_id", previous_id, self._scope.hash("anonymous_id", previous_id))], at)
+        self._attach(
+            target,
+            [("anonymous_id", previous_id, self._scope.hash("anonymous_id", previous_id))],
+            at,
+        )
         return target
 
     def _create(self, shop_id: str | None, at: datetime) -> uuid.UUID:
@@ -116,16 +131,24 @@ class IdentityResolver:
         self._shop_id[customer_id] = shop_id
         return customer_id
 
-    def _attach(self, customer_id: uuid.UUID, keys: list[tuple[str, str, bytes]], at: datetime) -> None:
+    def _attach(
+        self, customer_id: uuid.UUID, keys: list[tuple[str, str, bytes]], at: datetime
+    ) -> None:
         for kind, value, digest in keys:
             if (kind, digest) in self._owner:
                 continue
             self._owner[(kind, digest)] = customer_id
-            self._new_identities.append({
-                "workspace_id": self._scope.workspace_id, "kind": kind, "value_hash": digest,
-                "customer_id": customer_id, "value_enc": self._scope.cipher.encrypt(value),
-                "first_seen_at": at, "last_seen_at": at,
-            })  # fmt: skip
+            self._new_identities.append(
+                {
+                    "workspace_id": self._scope.workspace_id,
+                    "kind": kind,
+                    "value_hash": digest,
+                    "customer_id": customer_id,
+                    "value_enc": self._scope.cipher.encrypt(value),
+                    "first_seen_at": at,
+                    "last_seen_at": at,
+                }
+            )
             if kind == "user_id" and not self._shop_id.get(customer_id):
                 self._shop_id[customer_id] = value
                 if customer_id in self._new_customers:

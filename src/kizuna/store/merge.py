@@ -33,22 +33,45 @@ from kizuna.store.types import new_id
 __all__ = ["MOVED_TABLES", "merge_customers"]
 
 MOVED_TABLES: tuple[sa.Table, ...] = (
-    events, orders, order_items, identities, consent_events, subscriptions, suppressions, carts,
-)  # fmt: skip
+    events,
+    orders,
+    order_items,
+    identities,
+    consent_events,
+    subscriptions,
+    suppressions,
+    carts,
+)
 
 _PROFILE_FIELDS = (
-    "shop_customer_id", "email_enc", "email_hash", "phone_enc", "phone_hash", "last_name_enc",
-    "first_name_enc", "last_name_kana_enc", "first_name_kana_enc", "postal_code_enc",
-    "address_enc", "birthday_enc", "birth_md", "gender", "prefecture", "city", "membership_rank",
+    "shop_customer_id",
+    "email_enc",
+    "email_hash",
+    "phone_enc",
+    "phone_hash",
+    "last_name_enc",
+    "first_name_enc",
+    "last_name_kana_enc",
+    "first_name_kana_enc",
+    "postal_code_enc",
+    "address_enc",
+    "birthday_enc",
+    "birth_md",
+    "gender",
+    "prefecture",
+    "city",
+    "membership_rank",
     "registered_at",
-)  # fmt: skip
+)
 
 
 def _owned(table: sa.Table, scope: Scope, customer_id: uuid.UUID) -> sa.ColumnElement[bool]:
     return sa.and_(table.c.workspace_id == scope.workspace_id, table.c.customer_id == customer_id)
 
 
-def merge_customers(scope: Scope, loser: uuid.UUID, winner: uuid.UUID, reason: str) -> dict[str, int]:
+def merge_customers(
+    scope: Scope, loser: uuid.UUID, winner: uuid.UUID, reason: str
+) -> dict[str, int]:
     """Move everything of ``loser`` to ``winner``; returns rows moved per table."""
     if loser == winner:
         return {}
@@ -111,7 +134,9 @@ def _merge_consents(scope: Scope, loser: uuid.UUID, winner: uuid.UUID) -> int:
             continue
         if kept is not None:
             conn.execute(
-                consents.delete().where(_owned(consents, scope, winner), consents.c.channel == channel)
+                consents.delete().where(
+                    _owned(consents, scope, winner), consents.c.channel == channel
+                )
             )
         conn.execute(consents.update().where(where).values(customer_id=winner))
         moved += 1

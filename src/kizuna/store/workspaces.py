@@ -61,9 +61,14 @@ class WriteKey:
 def _to_workspace(row: sa.Row[tuple[object, ...]]) -> Workspace:
     m = row._mapping
     return Workspace(
-        m["workspace_id"], m["slug"], m["name"], m["environment"], m["brand"], m["time_zone"],
+        m["workspace_id"],
+        m["slug"],
+        m["name"],
+        m["environment"],
+        m["brand"],
+        m["time_zone"],
         m["created_at"],
-    )  # fmt: skip
+    )
 
 
 def create_workspace(
@@ -87,7 +92,9 @@ def create_workspace(
     try:
         ZoneInfo(time_zone)
     except (ZoneInfoNotFoundError, ValueError):
-        problems.append(Problem("invalid_time_zone", f"unknown time zone {time_zone!r}", "time_zone"))
+        problems.append(
+            Problem("invalid_time_zone", f"unknown time zone {time_zone!r}", "time_zone")
+        )
     if problems:
         raise InvalidInput(problems)
     if conn.execute(sa.select(workspaces.c.slug).where(workspaces.c.slug == slug)).first():
@@ -151,9 +158,7 @@ def list_write_keys(conn: Connection, workspace_id: uuid.UUID) -> list[WriteKey]
         .where(write_keys.c.workspace_id == workspace_id)
         .order_by(write_keys.c.created_at.desc())
     )
-    return [
-        WriteKey(r.prefix, r.name, r.workspace_id, r.created_at, r.revoked_at) for r in rows
-    ]
+    return [WriteKey(r.prefix, r.name, r.workspace_id, r.created_at, r.revoked_at) for r in rows]
 
 
 def revoke_write_key(conn: Connection, workspace_id: uuid.UUID, prefix: str, now: datetime) -> int:

@@ -1,0 +1,177 @@
+"""The Python API for analysts: tables of one workspace as pandas DataFrames.
+
+>>> import kizuna
+>>> shop = kizuna.connect("demo")          # KIZUNA_HOME / KIZUNA_DATABASE_URL as the CLI
+>>> shop.orders(since="2025-01-01").groupby("channel")["total"].sum()
+
+Times come back in the workspace's time zone. Personal data stays out of the
+frames unless ``reveal=True`` is asked for explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import sqlalchemy as sa
+
+from kizuna.bootstrap import open_database
+from kizuna.config import load_settings
+from kizuna.domain.normalize import parse_datetime
+from kizuna.profiles import customer_profile, customer_timeline, profile_view
+from kizuna.store.customers import PII_TRAITS
+from kizuna.store.database import Database
+from kizuna.store.tables import customers, events, order_items, orders, products
+from kizuna.store.workspaces import Workspace, get_workspace
+
+__all__ = ["Kizuna", "connect"]
+
+_CLEAR_CUSTOMER_COLUMNS = (
+    "customer_id",
+    "shop_customer_id",
+    "gender",
+    "prefecture",
+    "city",
+    "birth_md",
+    "membership_rank",
+    "registered_at",
+    "first_seen_at",
+    "last_seen_at",
+)
+
+
+def connect(
+    workspace: str = "demo", *, home: str | Path | None = None, database_url: str | None = None
+) -> Kizuna:
+    """Open a workspace of the configured store (arguments override the environment)."""
+    env: dict[str, str] = {}
+    if home is not None:
+        env["KIZUNA_HOME"] = str(home)
+    if database_url is not None:
+        env["KIZUNA_DATABASE_URL"] = database_url
+    settings = load_settings({**os.environ, **env})
+    return Kizuna(open_database(settings), workspace)
+
+
+class Kizuna:
+    """One workspace's data, read-only, as DataFrames."""
+
+    def __init__(self, db: Database, workspace: str) -> None:
+        self.db = db
+        with db.read() as conn:
+            self.workspace: Workspace = get_workspace(conn, workspace)
+        self._zone = ZoneInfo(self.workspace.time_zone)
+
+    def __enter__(self) -> Kizuna:
+        return self
+
+    def __exit__(self, *exc: object | TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.db.dispose()
+
+    def _frame(self, query: sa.Select[Any], time_columns: tuple[str, ...]) -> pd.DataFrame:
+        with self.db.read() as conn:
+            result = conn.execute(query)
+            frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        for column in frame.columns:
+            if (
+                column.endswith("_id")
+                and frame[column].map(type).astype(str).str.contains("UUID").any()
+            ):
+                frame[column] = frame[column].astype(str)
+        for column in time_columns:
+            if column in frame:
+                frame[column] = pd.to_datetime(frame[column], utc=True).dt.tz_convert(self._zone)
+        return frame
+
+    def _window(
+        self,
+        query: sa.Select[Any],
+        column: sa.ColumnElement[Any],
+        since: str | datetime | None,
+        until: str | datetime | None,
+    ) -> sa.Select[Any]:
+        tz = self.workspace.time_zone
+        if since is not None:
+            query = query.where(column >= parse_datetime(since, "since", tz))
+        if until is not None:
+            query = query.where(column < parse_datetime(until, "until", tz))
+        return query
+
+    def customers(self, *, reveal: bool = False, include_merged: bool = False) -> pd.DataFrame:
+        """One row per customer; personal columns only with ``reveal=True`` (decrypted)."""
+        columns = [customers.c[name] for name in _CLEAR_CUSTOMER_COLUMNS]
+        if reveal:
+            columns += [customers.c[col] for col in PII_TRAITS.values()]
+        query = sa.select(*columns).where(customers.c.workspace_id == self.workspace.workspace_id)
+        if not include_merged:
+            query = query.where(customers.c.merged_into.is_(None))
+        frame = self._frame(query, ("registered_at", "first_seen_at", "last_seen_at"))
+        for name, col in PII_TRAITS.items():
+            if col in frame:
+                frame[name] = frame.pop(col).map(self.db.cipher.decrypt_optional)
+        return frame
+
+    def orders(
+        self, *, since: str | datetime | None = None, until: str | datetime | None = None
+    ) -> pd.DataFrame:
+        """Orders (one row each) placed in ``[since, until)``, local times."""
+        query = sa.select(orders).where(orders.c.workspace_id == self.workspace.workspace_id)
+        query = self._window(query, orders.c.ordered_at, since, until).order_by(orders.c.ordered_at)
+        frame = self._frame(query, ("ordered_at", "cancelled_at", "returned_at", "updated_at"))
+        return frame.drop(columns=["workspace_id"])
+
+    def order_items(self) -> pd.DataFrame:
+        """Order lines with SKU, category, brand, price and sale flag."""
+        query = sa.select(order_items).where(
+            order_items.c.workspace_id == self.workspace.workspace_id
+        )
+        return self._frame(query, ()).drop(columns=["workspace_id"])
+
+    def events(
+        self,
+        name: str | None = None,
+        *,
+        since: str | datetime | None = None,
+        until: str | datetime | None = None,
+        limit: int | None = None,
+    ) -> pd.DataFrame:
+        """Events (optionally of one name) in ``[since, until)``, oldest first."""
+        query: sa.Select[Any] = sa.select(
+            events.c.customer_id,
+            events.c.event_id,
+            events.c.type,
+            events.c.name,
+            events.c.properties,
+            events.c.occurred_at,
+            events.c.received_at,
+        ).where(events.c.workspace_id == self.workspace.workspace_id)
+        if name is not None:
+            query = query.where(events.c.name == name)
+        query = self._window(query, events.c.occurred_at, since, until)
+        query = query.order_by(events.c.occurred_at)
+        if limit is not None:
+            query = query.limit(limit)
+        return self._frame(query, ("occurred_at", "received_at"))
+
+    def products(self) -> pd.DataFrame:
+        """The catalogue with stock."""
+        query = sa.select(products).where(products.c.workspace_id == self.workspace.workspace_id)
+        return self._frame(query, ("updated_at",)).drop(columns=["workspace_id"])
+
+    def profile(self, ref: str, *, reveal: bool = False) -> dict[str, Any]:
+        """A customer's profile (masked unless ``reveal``) with their timeline."""
+        _, profile = customer_profile(self.db, self.workspace.slug, ref)
+        _, entries = customer_timeline(self.db, self.workspace.slug, ref)
+        view = profile_view(profile, reveal=reveal)
+        view["timeline"] = [asdict(e) for e in entries]
+        return view
