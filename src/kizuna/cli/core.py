@@ -94,12 +94,22 @@ def serve(
 
 
 def _prepare_demo(customers: int) -> None:
-    from kizuna.demo import ensure_demo_shop
+    """Create the demo workspaces and fill ``demo`` once; a filled shop is left as it is."""
+    from kizuna.demo import DemoOptions, generate_demo_data
+    from kizuna.errors import Conflict
 
     created = ensure_workspace_pair("demo")
     for slug, key in created.items():
         console.print(f"Workspace [bold]{slug}[/bold] created, write key: [green]{key}[/green]")
-    ensure_demo_shop(customers=customers, workspace="demo")
+    with open_database() as db:
+        try:
+            console.print(f"Generating a demo shop of {customers:,} customers …")
+            summary = generate_demo_data(db, DemoOptions(customers=customers, workspace="demo"))
+        except Conflict:
+            console.print("The demo shop already has customers; serving it as it is.")
+            return
+    total = sum(summary.counts.values())
+    console.print(f"Demo shop ready: {total:,} rows in {summary.seconds:.1f} s")
 
 
 @workspaces_app.command("list")
