@@ -10,6 +10,14 @@ Rules:
 
 One resolver serves one transaction; it prefetches a batch's identifiers in one
 query and buffers inserts, so a 100-event batch costs a handful of statements.
+Each identifier is hashed once per resolver.
+
+Concurrency (PostgreSQL, where several transactions of a workspace may resolve at
+once): buffered rows are written sorted by key so crossing transactions lock rows
+in the same order; two transactions creating the same identity collide on its
+primary key (a unique violation, for the caller to retry); a merge locks both
+customers first, and the last-seen update skips merged customers and raises
+:class:`ConcurrentChangeError` when it finds one, so no row is left on a merged customer.
 """
 
 from __future__ import annotations
@@ -27,9 +35,13 @@ from kizuna.store.scope import Scope
 from kizuna.store.tables import customers, identities
 from kizuna.store.types import new_id
 
-__all__ = ["IdentityResolver"]
+__all__ = ["ConcurrentChangeError", "IdentityResolver"]
 
 _Key = tuple[str, bytes]
+
+
+class ConcurrentChangeError(Exception):
+    """A concurrent transaction merged a customer this one resolved; retry the transaction."""
 
 
 class IdentityResolver:
@@ -38,24 +50,34 @@ class IdentityResolver:
     def __init__(self, scope: Scope) -> None:
         self._scope = scope
         self._owner: dict[_Key, uuid.UUID] = {}
+        self._looked_up: set[bytes] = set()  # hashes already queried (found or not)
         self._shop_id: dict[uuid.UUID, str | None] = {}
         self._new_customers: dict[uuid.UUID, dict[str, Any]] = {}
         self._new_identities: list[dict[str, Any]] = []
         self._seen: dict[uuid.UUID, datetime] = {}
         self._shop_id_updates: dict[uuid.UUID, str] = {}
+        self._digests: dict[tuple[str, str], bytes] = {}
         self.merges = 0
 
+    def _digest(self, kind: str, value: str) -> bytes:
+        digest = self._digests.get((kind, value))
+        if digest is None:
+            digest = self._digests[(kind, value)] = self._scope.hash(kind, value)
+        return digest
+
     def _keys(self, ids: Identifiers) -> list[tuple[str, str, bytes]]:
-        return [
-            (kind, value, self._scope.hash(kind, value)) for kind, value in ids.present().items()
-        ]
+        return [(kind, value, self._digest(kind, value)) for kind, value in ids.present().items()]
 
     def prefetch(self, batch: Iterable[Identifiers]) -> None:
         """Load the owners of every identifier in ``batch`` with one query."""
-        wanted = {h for ids in batch for _, _, h in self._keys(ids)}
-        wanted -= {h for _, h in self._owner}
+        self._fetch([(kind, h) for ids in batch for kind, _, h in self._keys(ids)])
+
+    def _fetch(self, keys: list[_Key]) -> None:
+        wanted = {h for _, h in keys} - self._looked_up
         if not wanted:
             return
+        kinds = sorted({kind for kind, h in keys if h in wanted})  # lets the primary key serve
+        self._looked_up |= wanted
         query = (
             sa.select(
                 identities.c.kind,
@@ -71,6 +93,7 @@ class IdentityResolver:
                 ),
             )
             .where(identities.c.workspace_id == self._scope.workspace_id)
+            .where(identities.c.kind.in_(kinds))
             .where(identities.c.value_hash.in_(list(wanted)))
         )
         for row in self._scope.conn.execute(query):
@@ -82,7 +105,7 @@ class IdentityResolver:
         keys = self._keys(ids)
         if not keys:
             raise ValueError("resolve() needs at least one identifier")
-        self.prefetch([ids])
+        self._fetch([(kind, digest) for kind, _, digest in keys])
         matched: list[uuid.UUID] = []
         for kind, _, digest in keys:
             owner = self._owner.get((kind, digest))
@@ -105,16 +128,13 @@ class IdentityResolver:
         """Merge whatever ``previous_id`` named (anonymous or an old user id) into ``user_id``."""
         target = self.resolve(Identifiers(user_id=user_id), at)
         for kind in ("user_id", "anonymous_id"):
-            key = (kind, self._scope.hash(kind, previous_id))
-            self.prefetch([Identifiers(**{kind: previous_id})])
+            key = (kind, self._digest(kind, previous_id))
+            self._fetch([key])
             owner = self._owner.get(key)
             if owner is not None and owner != target:
                 self._merge(owner, target, "alias")
-        self._attach(
-            target,
-            [("anonymous_id", previous_id, self._scope.hash("anonymous_id", previous_id))],
-            at,
-        )
+        digest = self._digest("anonymous_id", previous_id)
+        self._attach(target, [("anonymous_id", previous_id, digest)], at)
         return target
 
     def _create(self, shop_id: str | None, at: datetime) -> uuid.UUID:
@@ -160,6 +180,7 @@ class IdentityResolver:
 
     def _merge(self, loser: uuid.UUID, winner: uuid.UUID, reason: str) -> None:
         self.flush()
+        self._lock_for_merge(loser, winner)
         merge_customers(self._scope, loser, winner, reason)
         self.merges += 1
         for key, owner in list(self._owner.items()):
@@ -169,40 +190,63 @@ class IdentityResolver:
             self._shop_id[winner] = self._shop_id.get(loser)
         self._seen.pop(loser, None)
 
+    def _lock_for_merge(self, loser: uuid.UUID, winner: uuid.UUID) -> None:
+        """PostgreSQL: lock both customers before moving rows; neither may be merged already."""
+        if self._scope.conn.dialect.name != "postgresql":
+            return  # SQLite has one writer at a time
+        query = (
+            sa.select(customers.c.customer_id, customers.c.merged_into)
+            .where(customers.c.workspace_id == self._scope.workspace_id)
+            .where(customers.c.customer_id.in_([loser, winner]))
+            .order_by(customers.c.customer_id)
+            .with_for_update(key_share=True)
+        )
+        if any(row.merged_into is not None for row in self._scope.conn.execute(query)):
+            raise ConcurrentChangeError("a customer to merge was merged by another transaction")
+
     def flush(self) -> None:
-        """Write buffered customers, identities and last-seen times."""
-        conn, ws = self._scope.conn, self._scope.workspace_id
+        """Write buffered customers, identities and last-seen times, each sorted by key."""
+        conn = self._scope.conn
         if self._new_customers:
-            conn.execute(customers.insert(), list(self._new_customers.values()))
+            conn.execute(
+                customers.insert(), [self._new_customers[c] for c in sorted(self._new_customers)]
+            )
             self._new_customers.clear()
         if self._new_identities:
+            self._new_identities.sort(key=lambda r: (r["kind"], r["value_hash"]))
             conn.execute(identities.insert(), self._new_identities)
             self._new_identities.clear()
         if self._shop_id_updates:
             conn.execute(
                 customers.update()
-                .where(customers.c.workspace_id == ws)
+                .where(customers.c.workspace_id == self._scope.workspace_id)
                 .where(customers.c.customer_id == sa.bindparam("cid"))
                 .values(shop_customer_id=sa.bindparam("sid")),
-                [{"cid": c, "sid": s} for c, s in self._shop_id_updates.items()],
+                [{"cid": c, "sid": s} for c, s in sorted(self._shop_id_updates.items())],
             )
             self._shop_id_updates.clear()
         if self._seen:
-            seen_at = sa.bindparam("at", type_=customers.c.last_seen_at.type)
-            conn.execute(
-                customers.update()
-                .where(customers.c.workspace_id == ws)
-                .where(customers.c.customer_id == sa.bindparam("cid"))
-                .values(
-                    last_seen_at=sa.case(
-                        (customers.c.last_seen_at < seen_at, seen_at),
-                        else_=customers.c.last_seen_at,
-                    ),
-                    first_seen_at=sa.case(
-                        (customers.c.first_seen_at > seen_at, seen_at),
-                        else_=customers.c.first_seen_at,
-                    ),
+            self._flush_seen()
+
+    def _flush_seen(self) -> None:
+        """Move last/first-seen times; a customer merged meanwhile is a ConcurrentChangeError."""
+        seen_at = sa.bindparam("at", type_=customers.c.last_seen_at.type)
+        stmt = (
+            customers.update()
+            .where(customers.c.workspace_id == self._scope.workspace_id)
+            .where(customers.c.customer_id == sa.bindparam("cid"))
+            .where(customers.c.merged_into.is_(None))
+            .values(
+                last_seen_at=sa.case(
+                    (customers.c.last_seen_at < seen_at, seen_at), else_=customers.c.last_seen_at
                 ),
-                [{"cid": c, "at": at} for c, at in self._seen.items()],
+                first_seen_at=sa.case(
+                    (customers.c.first_seen_at > seen_at, seen_at), else_=customers.c.first_seen_at
+                ),
             )
-            self._seen.clear()
+        )
+        params = [{"cid": c, "at": at} for c, at in sorted(self._seen.items())]
+        result = self._scope.conn.execute(stmt, params)
+        self._seen.clear()
+        if self._scope.conn.dialect.name == "postgresql" and result.rowcount != len(params):
+            raise ConcurrentChangeError("a customer was merged by another transaction")

@@ -51,12 +51,15 @@ def insert_ignoring(
     keys: Sequence[str],
     returning: sa.Column[Any] | None = None,
 ) -> list[Any]:
-    """Insert ``rows``, skipping any whose ``keys`` already exist; returns ``returning`` values."""
+    """Insert ``rows``, skipping any whose ``keys`` already exist.
+
+    Returns the ``returning`` values of the inserted rows, in no particular order
+    (asking for parameter order would make SQLAlchemy insert one row per statement).
+    """
     if not rows:
         return []
     stmt = _insert(conn, table).on_conflict_do_nothing(index_elements=list(keys))
     if returning is None:
         conn.execute(stmt, list(rows))
         return []
-    result = conn.execute(stmt.returning(returning, sort_by_parameter_order=True), list(rows))
-    return list(result.scalars())
+    return list(conn.execute(stmt.returning(returning), list(rows)).scalars())
