@@ -1,0 +1,226 @@
+"""Apply a batch of validated Segment messages to the store inside one write transaction.
+
+Steps, each a handful of statements whatever the batch size:
+
+1. drop messages whose ``messageId`` is already stored (a retried batch);
+2. resolve every message's customer with one :class:`IdentityResolver`
+   (one prefetch query, buffered inserts, merges as the identity rules say);
+3. insert the event rows with ``ON CONFLICT DO NOTHING`` on
+   ``(workspace_id, message_id)`` and read back which were inserted;
+4. apply side effects (profile traits, orders, carts, products) only for those;
+   traits are written like ``apply_traits`` but for all customers at once.
+
+So a batch sent twice changes nothing the second time. On PostgreSQL several
+batches of one workspace run at once (no workspace lock): rows are written in key
+order, a copy racing the original finds its events with ``ON CONFLICT DO NOTHING``
+and applies no side effects, and :func:`ingest_transaction` retries the whole
+transaction when PostgreSQL reports a deadlock, a serialization failure or a unique
+violation (two batches creating the same identity), or when the resolver finds a
+customer merged under it. A retried transaction starts again from nothing, so each
+message is still stored exactly once and each identifier names one customer.
+
+IMPORTANT: personal trait keys are stripped from ``properties`` and ``context``
+before storage; personal data reaches the store only through ``apply_traits``
+(encrypted) and the resolver (hashed and encrypted identities).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from kizuna.domain.records import CustomerTraits
+from kizuna.ingest.ecommerce import apply_commerce
+from kizuna.ingest.segment import Message, strip_personal
+from kizuna.store.customers import trait_values
+from kizuna.store.database import Database
+from kizuna.store.identity import ConcurrentChangeError, IdentityResolver
+from kizuna.store.scope import Scope
+from kizuna.store.tables import customers, events
+from kizuna.store.types import new_id
+from kizuna.store.upsert import insert_ignoring
+
+__all__ = ["IngestResult", "ingest_messages", "ingest_transaction"]
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """How many messages were new (stored) and how many were repeats (ignored)."""
+
+    inserted: int
+    duplicates: int
+
+
+_RETRIES = 8
+# PostgreSQL SQLSTATEs after which the whole transaction is worth running again.
+_RETRYABLE = frozenset({"40P01", "40001", "23505"})  # deadlock, serialization, unique
+_SQLITE_WRITERS: dict[int, threading.Lock] = {}  # id(engine) -> lock
+
+
+def ingest_transaction(
+    db: Database, workspace_id: uuid.UUID, received_at: datetime, messages: Sequence[Message]
+) -> IngestResult:
+    """Run :func:`ingest_messages` in its own write transaction, retrying transient conflicts."""
+    for attempt in range(1, _RETRIES + 1):
+        try:
+            with _writer_turn(db), db.write() as conn:
+                return ingest_messages(Scope(conn, db.cipher, workspace_id, received_at), messages)
+        except (sa.exc.DBAPIError, ConcurrentChangeError) as exc:
+            if attempt == _RETRIES or not _retryable(exc):
+                raise
+            time.sleep(random.uniform(0, 0.002 * 2**attempt))  # jitter, not a secret
+    raise AssertionError("unreachable")
+
+
+def _writer_turn(db: Database) -> AbstractContextManager[Any]:
+    """SQLite: queue this process's ingesting threads on a lock, not in SQLite's busy handler.
+
+    SQLite admits one writer; a thread refused by ``BEGIN IMMEDIATE`` sleeps in
+    steps of up to 100 ms, while a thread queued here starts as soon as the last
+    commits.
+    """
+    if db.dialect != "sqlite":
+        return nullcontext()
+    return _SQLITE_WRITERS.setdefault(id(db.engine), threading.Lock())
+
+
+def _retryable(exc: Exception) -> bool:
+    if isinstance(exc, ConcurrentChangeError):
+        return True
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) in _RETRYABLE
+
+
+def ingest_messages(scope: Scope, messages: Sequence[Message]) -> IngestResult:
+    """Store ``messages`` and their side effects in ``scope``'s transaction; idempotent."""
+    fresh = _drop_known(scope, messages)
+    if not fresh:
+        return IngestResult(0, len(messages))
+    resolver = IdentityResolver(scope)
+    resolver.prefetch(m.identifiers for m in fresh)
+    owners = _resolve(resolver, fresh)
+    resolver.flush()
+    rows = [_event_row(scope, m, owner) for m, owner in zip(fresh, owners, strict=True)]
+    rows.sort(key=lambda row: row["message_id"])  # the same lock order in every transaction
+    keys = ["workspace_id", "message_id"]
+    inserted = set(insert_ignoring(scope.conn, events, rows, keys, returning=events.c.message_id))
+    applied = [(m, o) for m, o in zip(fresh, owners, strict=True) if m.message_id in inserted]
+    _apply_side_effects(scope, resolver, applied)
+    resolver.flush()
+    return IngestResult(len(inserted), len(messages) - len(inserted))
+
+
+def _drop_known(scope: Scope, messages: Sequence[Message]) -> list[Message]:
+    ids = [m.message_id for m in messages]
+    if not ids:
+        return []
+    known = set(
+        scope.conn.execute(
+            sa.select(events.c.message_id)
+            .where(events.c.workspace_id == scope.workspace_id)
+            .where(events.c.message_id.in_(ids))
+        ).scalars()
+    )
+    return [m for m in messages if m.message_id not in known]
+
+
+def _resolve_one(resolver: IdentityResolver, m: Message) -> uuid.UUID:
+    raw = m.raw
+    if raw.type == "alias" and raw.previous_id and raw.user_id:
+        return resolver.alias(raw.previous_id, raw.user_id, m.occurred_at)
+    return resolver.resolve(m.identifiers, m.occurred_at)
+
+
+def _resolve(resolver: IdentityResolver, messages: list[Message]) -> list[uuid.UUID]:
+    owners: list[uuid.UUID] = []
+    last_merge = -1
+    for index, m in enumerate(messages):
+        merges = resolver.merges
+        owners.append(_resolve_one(resolver, m))
+        if resolver.merges != merges:
+            last_merge = index
+    # A later merge may have absorbed an earlier message's customer: ask again (no new merges).
+    for index in range(last_merge):
+        owners[index] = resolver.resolve(messages[index].identifiers, messages[index].occurred_at)
+    return owners
+
+
+_NOT_PERSONAL_IN_PROPERTIES = frozenset({"name"})  # product, page and screen names
+
+
+def _payload(m: Message) -> dict[str, Any]:
+    raw = m.raw
+    if raw.type == "identify":
+        return strip_personal(raw.traits)
+    if raw.type == "group":
+        return {"groupId": raw.group_id, "traits": strip_personal(raw.traits)}
+    if raw.type == "alias":
+        return {"previousId": raw.previous_id}
+    return strip_personal(raw.properties, _NOT_PERSONAL_IN_PROPERTIES)
+
+
+def _event_row(scope: Scope, m: Message, customer_id: uuid.UUID) -> dict[str, Any]:
+    raw = m.raw
+    return {
+        "workspace_id": scope.workspace_id, "customer_id": customer_id, "event_id": new_id(),
+        "message_id": m.message_id, "type": raw.type,
+        "name": raw.event if raw.type == "track" else raw.name,
+        "properties": _payload(m), "context": strip_personal(raw.context),
+        "anonymous_id": raw.anonymous_id, "user_id": raw.user_id,
+        "occurred_at": m.occurred_at, "received_at": scope.now,
+    }  # fmt: skip
+
+
+def _apply_side_effects(
+    scope: Scope, resolver: IdentityResolver, applied: list[tuple[Message, uuid.UUID]]
+) -> None:
+    profiles: dict[uuid.UUID, dict[str, Any]] = {}
+    for m, owner in applied:
+        if m.traits is not None:
+            _merge_traits(profiles.setdefault(owner, {"attributes": {}}), m.traits)
+        if m.commerce is not None:
+            apply_commerce(scope, resolver, owner, m.commerce, m.occurred_at)
+    _write_profiles(scope, {o: CustomerTraits.model_construct(**v) for o, v in profiles.items()})
+
+
+def _write_profiles(scope: Scope, profiles: dict[uuid.UUID, CustomerTraits]) -> None:
+    """``apply_traits`` for many customers: one read of attributes, one UPDATE per column set."""
+    if not profiles:
+        return
+    mine = sa.and_(customers.c.workspace_id == scope.workspace_id)
+    extended = [o for o, t in profiles.items() if t.attributes]
+    current: dict[uuid.UUID, dict[str, Any]] = {}
+    if extended:
+        query = sa.select(customers.c.customer_id, customers.c.attributes).where(mine)
+        found = scope.conn.execute(query.where(customers.c.customer_id.in_(extended)))
+        current = {cid: attributes for cid, attributes in found}
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for owner, traits in profiles.items():
+        values = trait_values(scope, traits)
+        if traits.attributes:
+            values["attributes"] = {**(current.get(owner) or {}), **traits.attributes}
+        if values:
+            values["updated_at"] = scope.now
+            groups.setdefault(tuple(sorted(values)), []).append(
+                {"cid": owner, **{f"v_{k}": v for k, v in values.items()}}
+            )
+    for columns, params in groups.items():
+        stmt = customers.update().where(mine, customers.c.customer_id == sa.bindparam("cid"))
+        scope.conn.execute(stmt.values({c: sa.bindparam(f"v_{c}") for c in columns}), params)
+
+
+def _merge_traits(into: dict[str, Any], traits: CustomerTraits) -> None:
+    """Fold one identify's traits into the customer's pending ones (later calls win)."""
+    for name, value in traits:
+        if name == "attributes":
+            into["attributes"].update(value)
+        elif value is not None:
+            into[name] = value
