@@ -1,4 +1,4 @@
-"""Composition root: builds the database, the HTTP app and the workers. Nothing connects at import."""
+"""Composition root: builds the database, the HTTP app and workers. Nothing connects at import."""
 
 from __future__ import annotations
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
-    "Conflict",
     "ConfigurationError",
+    "Conflict",
     "InvalidInput",
     "KizunaError",
     "NotFound",

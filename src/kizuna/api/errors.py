@@ -7,8 +7,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from kizuna.errors import (
-    Conflict,
     ConfigurationError,
+    Conflict,
     InvalidInput,
     KizunaError,
     NotFound,

@@ -81,7 +81,7 @@ def create_workspace(
     time_zone: str = DEFAULT_TIME_ZONE,
     now: datetime,
 ) -> Workspace:
-    """Create a workspace; raises InvalidInput for a bad slug, zone or environment, Conflict if taken."""
+    """Create a workspace; InvalidInput for a bad slug, zone or environment, Conflict if taken."""
     problems = []
     if not _SLUG.match(slug):
         problems.append(Problem("invalid_slug", "use lower-case letters, digits and '-'", "slug"))
