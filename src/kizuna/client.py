@@ -171,7 +171,7 @@ class Kizuna:
     def profile(self, ref: str, *, reveal: bool = False) -> dict[str, Any]:
         """A customer's profile (masked unless ``reveal``) with their timeline."""
         _, profile = customer_profile(self.db, self.workspace.slug, ref)
-        _, entries = customer_timeline(self.db, self.workspace.slug, ref)
+        _, _, entries = customer_timeline(self.db, self.workspace.slug, ref)
         view = profile_view(profile, reveal=reveal)
         view["timeline"] = [asdict(e) for e in entries]
         return view

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import asdict
 from typing import Any
 
@@ -54,9 +55,9 @@ def customer_profile(db: Database, workspace: str, ref: str) -> tuple[Workspace,
 
 def customer_timeline(
     db: Database, workspace: str, ref: str, limit: int = 100
-) -> tuple[Workspace, list[TimelineEntry]]:
-    """The customer's events, orders and consent changes, newest first."""
+) -> tuple[Workspace, uuid.UUID, list[TimelineEntry]]:
+    """The workspace, the customer's id and their events, orders and consents, newest first."""
     with db.read() as conn:
         ws = get_workspace(conn, workspace)
         customer_id = find_customer_id(conn, db.cipher, ws.workspace_id, ref)
-        return ws, read_timeline(conn, ws.workspace_id, customer_id, limit)
+        return ws, customer_id, read_timeline(conn, ws.workspace_id, customer_id, limit)

@@ -41,10 +41,9 @@ def get_timeline(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> TimelineOut:
     """Events, orders and consent changes, newest first."""
-    ws, entries = customer_timeline(db, workspace, ref, limit)
-    _, profile = customer_profile(db, workspace, ref)
+    ws, customer_id, entries = customer_timeline(db, workspace, ref, limit)
     return TimelineOut(
-        customer_id=profile.customer_id,
+        customer_id=customer_id,
         time_zone=ws.time_zone,
         entries=[TimelineEntryOut.model_validate(e, from_attributes=True) for e in entries],
     )

@@ -208,7 +208,7 @@ def customers_show(
     with exit_on_error(), open_database() as db:
         slug = workspace or default_workspace()
         ws, profile = customer_profile(db, slug, ref)
-        _, entries = customer_timeline(db, slug, ref, limit)
+        _, _, entries = customer_timeline(db, slug, ref, limit)
     render_profile(console, ws, profile_view(profile, reveal=reveal), entries)
 
 
