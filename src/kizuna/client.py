@@ -27,6 +27,7 @@ from kizuna.domain.normalize import parse_datetime
 from kizuna.profiles import customer_profile, customer_timeline, profile_view
 from kizuna.store.customers import PII_TRAITS
 from kizuna.store.database import Database
+from kizuna.store.frames import read_frame
 from kizuna.store.tables import customers, events, order_items, orders, products
 from kizuna.store.workspaces import Workspace, get_workspace
 
@@ -80,14 +81,7 @@ class Kizuna:
 
     def _frame(self, query: sa.Select[Any], time_columns: tuple[str, ...]) -> pd.DataFrame:
         with self.db.read() as conn:
-            result = conn.execute(query)
-            frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-        for column in frame.columns:
-            if (
-                column.endswith("_id")
-                and frame[column].map(type).astype(str).str.contains("UUID").any()
-            ):
-                frame[column] = frame[column].astype(str)
+            frame = read_frame(conn, query)
         for column in time_columns:
             if column in frame:
                 frame[column] = pd.to_datetime(frame[column], utc=True).dt.tz_convert(self._zone)

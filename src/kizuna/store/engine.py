@@ -11,8 +11,11 @@ standard library); values orjson refuses (integers over 64 bits) fall back to ``
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 import sqlalchemy as sa
@@ -31,6 +34,19 @@ def json_dumps(value: Any) -> str:
         return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
     except TypeError:
         return json.dumps(value)
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def _sqlite_local_time(stored: str | None, time_zone: str) -> str | None:
+    """SQLite function ``kizuna_local(ts, zone)``: a stored UTC timestamp as local wall time."""
+    if stored is None:
+        return None
+    moment = datetime.fromisoformat(stored).replace(tzinfo=UTC).astimezone(_zone(time_zone))
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
 _JSON: dict[str, Any] = {"json_serializer": json_dumps, "json_deserializer": orjson.loads}
@@ -57,6 +73,7 @@ def _sqlite_engine(url: str, echo: bool) -> Engine:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's begin event, not the driver, decide how transactions start.
         dbapi_connection.isolation_level = None
+        dbapi_connection.create_function("kizuna_local", 2, _sqlite_local_time, deterministic=True)
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
