@@ -16,18 +16,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from kizuna.bootstrap import open_database
 from kizuna.clock import FixedClock
 from kizuna.config import load_settings
-from kizuna.demo import TABLES, DemoOptions, generate_demo_data
-from kizuna.demo.behaviour import acquisition_days, build_calendar
-from kizuna.demo.bulk import bulk_insert
-from kizuna.demo.catalogue import build_catalogue
-from kizuna.demo.writer import _chunk, build_chunk_rows
-from kizuna.store import tables
-from kizuna.store.scope import Scope
+from kizuna.demo import DemoOptions, generate_demo_data
+from kizuna.demo.writer import ChunkPlan, build_chunk, insert_chunk
 from kizuna.store.workspaces import create_workspace
 
 SECRET = "YmVuY2gtc2VjcmV0LWtleS1mb3Ita2l6dW5hLWRlbW8tZGF0YQ"
@@ -39,29 +32,21 @@ def _open(home: Path) -> Any:
     return open_database(settings, clock=FixedClock(NOW))
 
 
-def _prebuilt(db: Any, options: DemoOptions) -> list[dict[str, list[dict[str, Any]]]]:
-    """Build every chunk's rows into memory (for a workspace ``anchor``)."""
-    cal = build_calendar(NOW, options.years)
-    catalogue = build_catalogue(np.random.default_rng([options.seed, 1 << 20]))
-    first = acquisition_days(np.random.default_rng([options.seed, 1 << 21]), options.customers, cal)
+def _prebuilt(db: Any, options: DemoOptions) -> tuple[ChunkPlan, list[dict[str, Any]]]:
+    """Build every chunk's rows into memory, encoded as the run inserts them."""
     with db.write() as conn:
         ws = create_workspace(conn, options.workspace, now=NOW)
-    built = []
-    for number in range(-(-options.customers // options.chunk_size)):
-        with db.read() as conn:
-            scope = Scope(conn, db.cipher, ws.workspace_id, NOW)
-            built.append(build_chunk_rows(_chunk(scope, options, (cal, catalogue, first), number)))
-    return built
+    plan = ChunkPlan(options, ws.workspace_id, NOW, db.cipher, encode=True)
+    chunks = -(-options.customers // options.chunk_size)
+    return plan, [build_chunk(plan, number) for number in range(chunks)]
 
 
-def _anchor(db: Any, built: list[dict[str, list[dict[str, Any]]]]) -> float:
+def _anchor(db: Any, plan: ChunkPlan, built: list[dict[str, Any]]) -> float:
     started = time.perf_counter()
     for rows in built:
         with db.write() as conn:
             conn.exec_driver_sql("PRAGMA cache_size=-262144")
-            for name in TABLES:
-                if rows.get(name):
-                    bulk_insert(conn, tables.metadata.tables[name], rows[name])
+            insert_chunk(conn, plan, rows)
     return time.perf_counter() - started
 
 
@@ -82,8 +67,8 @@ def main() -> None:
         for name, count in summary.counts.items():
             print(f"  {name:<15} {count:>10,} rows  {count / summary.seconds:>10,.0f} rows/s")
         db = _open(Path(tmp) / "anchor")
-        built = _prebuilt(db, DemoOptions(customers=args.customers, seed=args.seed))
-        seconds = _anchor(db, built)
+        plan, built = _prebuilt(db, DemoOptions(customers=args.customers, seed=args.seed))
+        seconds = _anchor(db, plan, built)
         db.dispose()
         print(f"anchor: insert of the same {total:,} pre-built rows: {seconds:.1f} s"
               f" ({total / seconds:,.0f} rows/s)")  # fmt: skip

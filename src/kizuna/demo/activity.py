@@ -51,7 +51,7 @@ class _Writer:
         chunk.seen(c, day)
         cookies = chunk.cookies[c]
         self.rows.append({
-            "workspace_id": chunk.scope.workspace_id, "customer_id": chunk.customer_ids[c],
+            "workspace_id": chunk.workspace_id, "customer_id": chunk.customer_ids[c],
             "event_id": event_id, "message_id": f"{self.prefix}{len(self.rows):07d}",
             "type": kind, "name": name, "properties": props, "context": ctx,
             "anonymous_id": cookies[0] if cookies and ctx is _WEB else None,
@@ -136,7 +136,7 @@ def _abandon(w: _Writer, c: int, day: float, sku: int, checkout: bool) -> None:
     if checkout:
         w.add(c, day + 3 * _MINUTE, "Checkout Started", {"value": product["price"]})
     chunk.table("carts").append({
-        "workspace_id": chunk.scope.workspace_id, "customer_id": chunk.customer_ids[c],
+        "workspace_id": chunk.workspace_id, "customer_id": chunk.customer_ids[c],
         "cart_id": f"cart-{chunk.number:05d}-{len(chunk.table('carts')):06d}",
         "status": "checkout_started" if checkout else "open",
         "items": [w.added(sku)], "value": product["price"], "currency": "JPY",

@@ -10,7 +10,6 @@ rows)``, which every other dialect uses as is.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -18,9 +17,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from kizuna.store.engine import json_dumps
 from kizuna.store.types import UTCDateTime
 
-__all__ = ["bulk_insert"]
+__all__ = ["EncodedRows", "bulk_insert", "encode_rows", "insert_encoded"]
+
+EncodedRows = list[tuple[Any, ...]]
 
 _Encoder = Callable[[Any], Any]
 
@@ -31,8 +33,7 @@ def _datetime(value: datetime) -> str:
     return value.isoformat(" ", "microseconds")[:26]
 
 
-def _encoders(conn: Connection, table: sa.Table) -> list[_Encoder | None]:
-    serializer = getattr(conn.dialect, "_json_serializer", None) or json.dumps
+def _encoders(table: sa.Table) -> list[_Encoder | None]:
     encoders: list[_Encoder | None] = []
     for column in table.columns:
         if isinstance(column.type, UTCDateTime):
@@ -40,17 +41,16 @@ def _encoders(conn: Connection, table: sa.Table) -> list[_Encoder | None]:
         elif isinstance(column.type, sa.Uuid):
             encoders.append(lambda value: value.hex)
         elif isinstance(column.type, sa.JSON):
-            encoders.append(serializer)
+            encoders.append(json_dumps)  # the serializer make_engine gives every engine
         else:
             encoders.append(None)
     return encoders
 
 
-def _sqlite_rows(
-    conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]
-) -> list[tuple[Any, ...]]:
+def encode_rows(table: sa.Table, rows: Sequence[dict[str, Any]]) -> EncodedRows:
+    """Rows as the tuples SQLite's driver takes for ``table`` (what the column types bind)."""
     names = [c.name for c in table.columns]
-    special = [(i, e) for i, e in enumerate(_encoders(conn, table)) if e is not None]
+    special = [(i, e) for i, e in enumerate(_encoders(table)) if e is not None]
     memo: dict[int, Any] = {}  # shared objects (now, product dicts) are encoded once
     out = []
     for row in rows:
@@ -67,6 +67,13 @@ def _sqlite_rows(
     return out
 
 
+def insert_encoded(conn: Connection, table: sa.Table, rows: EncodedRows) -> None:
+    """Insert rows made by :func:`encode_rows` on SQLite, in one executemany."""
+    columns = ", ".join(f'"{c.name}"' for c in table.columns)
+    marks = ", ".join("?" for _ in table.columns)
+    conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({columns}) VALUES ({marks})', rows)
+
+
 def bulk_insert(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
     """Insert ``rows`` (each naming every column of ``table``) in one executemany."""
     if not rows:
@@ -74,7 +81,4 @@ def bulk_insert(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]
     if conn.dialect.name != "sqlite":
         conn.execute(table.insert(), list(rows))
         return
-    columns = ", ".join(f'"{c.name}"' for c in table.columns)
-    marks = ", ".join("?" for _ in table.columns)
-    sql = f'INSERT INTO "{table.name}" ({columns}) VALUES ({marks})'
-    conn.exec_driver_sql(sql, _sqlite_rows(conn, table, rows))
+    insert_encoded(conn, table, encode_rows(table, rows))

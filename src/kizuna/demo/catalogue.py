@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import numpy as np
-
-from kizuna.store.scope import Scope
 
 __all__ = ["CATEGORIES", "Catalogue", "build_catalogue", "pick_skus", "product_rows"]
 
@@ -105,11 +104,13 @@ def pick_skus(
     return picked
 
 
-def product_rows(scope: Scope, catalogue: Catalogue, now: datetime) -> list[dict[str, Any]]:
+def product_rows(
+    workspace_id: uuid.UUID, catalogue: Catalogue, now: datetime
+) -> list[dict[str, Any]]:
     """``products`` rows, shaped as :func:`kizuna.store.commerce.upsert_products` writes them."""
     return [
         {
-            "workspace_id": scope.workspace_id,
+            "workspace_id": workspace_id,
             "sku": sku,
             "product_id": sku,
             "name": catalogue.name[i],

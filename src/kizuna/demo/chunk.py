@@ -11,7 +11,7 @@ import numpy as np
 
 from kizuna.demo.behaviour import Calendar
 from kizuna.demo.catalogue import Catalogue
-from kizuna.store.scope import Scope
+from kizuna.security.pii import PiiCipher
 
 __all__ = ["ANONYMOUS", "BUYER", "REGISTERED", "Chunk", "demo_uuid"]
 
@@ -30,7 +30,9 @@ def demo_uuid(ms: int, tag: int, serial: int) -> uuid.UUID:
 class Chunk:
     """Everything known about one chunk's customers while its rows are generated."""
 
-    scope: Scope
+    workspace_id: uuid.UUID
+    now: datetime  # the time rows are "recorded" (updated_at, recorded_at)
+    cipher: PiiCipher
     rng: np.random.Generator
     cal: Calendar
     catalogue: Catalogue

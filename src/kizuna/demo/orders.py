@@ -108,7 +108,7 @@ def _order_rows(
     money: tuple[np.ndarray, ...],
     coupon: np.ndarray,
 ) -> None:
-    ws, now, cal, rows = chunk.scope.workspace_id, chunk.scope.now, chunk.cal, chunk.table("orders")
+    ws, now, cal, rows = chunk.workspace_id, chunk.now, chunk.cal, chunk.table("orders")
     ids = chunk.customer_ids
     subtotal, discount, shipping, tax, total = (a.tolist() for a in money)
     delay = chunk.rng.uniform(0.05, 1.0, len(status)).tolist()
@@ -134,7 +134,7 @@ def _order_rows(
 
 
 def _item_rows(chunk: Chunk, facts: OrderFacts, lines: _Lines, status: np.ndarray) -> None:
-    ws, cat, rows = chunk.scope.workspace_id, chunk.catalogue, chunk.table("order_items")
+    ws, cat, rows = chunk.workspace_id, chunk.catalogue, chunk.table("order_items")
     ids = chunk.customer_ids
     owner = facts.customer.tolist()
     returned = status[lines.order] == 2

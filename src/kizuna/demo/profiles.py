@@ -62,27 +62,29 @@ def _customer_row(chunk: Chunk, i: int, traits: dict[str, Any], attributes: dict
     row = dict(_CUSTOMER_COLUMNS)
     row.update(traits)
     row.update(
-        workspace_id=chunk.scope.workspace_id, customer_id=chunk.customer_ids[i],
+        workspace_id=chunk.workspace_id, customer_id=chunk.customer_ids[i],
         shop_customer_id=chunk.user_ids[i], attributes=attributes,
         first_seen_at=cal.at(chunk.seen_first[i]), last_seen_at=cal.at(chunk.seen_last[i]),
-        updated_at=chunk.scope.now,
+        updated_at=chunk.now,
     )  # fmt: skip
     chunk.table("customers").append(row)
 
 
 def _identity(chunk: Chunk, i: int, kind: str, value: str, digest: bytes | None = None) -> None:
-    scope = chunk.scope
     chunk.table("identities").append({
-        "workspace_id": scope.workspace_id, "kind": kind,
-        "value_hash": digest or scope.hash(kind, value), "customer_id": chunk.customer_ids[i],
-        "value_enc": scope.cipher.encrypt(value),
+        "workspace_id": chunk.workspace_id, "kind": kind,
+        "value_hash": digest or chunk.cipher.lookup_hash(kind, value),
+        "customer_id": chunk.customer_ids[i],
+        "value_enc": chunk.cipher.encrypt(value),
         "first_seen_at": chunk.cal.at(chunk.seen_first[i]),
         "last_seen_at": chunk.cal.at(chunk.seen_last[i]),
     })  # fmt: skip
 
 
 def _traits(chunk: Chunk, person: Any, registered: datetime, rank: str | None) -> CustomerTraits:
-    return CustomerTraits(
+    # The generator emits normalized values (lower-case emails, E.164 phones), so
+    # validation is skipped here; tests/unit/test_demo_model.py pins that it would pass.
+    return CustomerTraits.model_construct(
         email=person.email, phone=person.phone, last_name=person.last_name,
         first_name=person.first_name, last_name_kana=person.last_name_kana,
         first_name_kana=person.first_name_kana, gender=person.gender, birthday=person.birthday,
@@ -93,7 +95,7 @@ def _traits(chunk: Chunk, person: Any, registered: datetime, rank: str | None) -
 
 def build_profiles(chunk: Chunk, facts: OrderFacts) -> None:
     """Append customers, identities, consents, suppressions and subscriptions rows."""
-    rng, scope = chunk.rng, chunk.scope
+    rng = chunk.rng
     people = draw_people(
         rng, chunk.first, chunk.size, chunk.seed, chunk.cal.at(chunk.cal.end_day).date()
     )
@@ -111,7 +113,7 @@ def build_profiles(chunk: Chunk, facts: OrderFacts) -> None:
         person = people[i]
         rank = _rank(spends[i]) if kinds[i] == BUYER else None
         registered = chunk.cal.at(float(chunk.first_day[i]))
-        values = trait_values(scope, _traits(chunk, person, registered, rank))
+        values = trait_values(chunk.cipher, _traits(chunk, person, registered, rank))
         _customer_row(chunk, i, values, {"source": "demo", "acquisition": source[i]})
         _identity(chunk, i, "user_id", chunk.user_ids[i] or "")
         _identity(chunk, i, "email", person.email, values["email_hash"])
@@ -129,7 +131,7 @@ def _consent(chunk: Chunk, i: int, channel: str, opted_in: bool, day: float,
     at = chunk.cal.at(day)
     status = "opted_in" if opted_in else "opted_out"
     wording, method, source = evidence
-    ws, now, cid = chunk.scope.workspace_id, chunk.scope.now, chunk.customer_ids[i]
+    ws, now, cid = chunk.workspace_id, chunk.now, chunk.customer_ids[i]
     chunk.table("consent_events").append({
         "workspace_id": ws, "customer_id": cid, "consent_event_id": chunk.new_id(at),
         "channel": channel, "status": status, "occurred_at": at, "method": method,
@@ -157,7 +159,7 @@ def _consents(chunk: Chunk, i: int, values: dict[str, Any], line_id: str | None,
     if email_in and draws[1] < 0.12:
         _consent(chunk, i, "email", False, _later(chunk, day), _EMAIL_OUT, values["email_hash"])
     if line_id:
-        digest = address_hash(chunk.scope, Channel.LINE, line_id)
+        digest = address_hash(chunk.cipher, Channel.LINE, line_id)
         _consent(chunk, i, "line", True, day, _LINE_IN, digest)
         if draws[2] < 0.2:
             _consent(chunk, i, "line", False, _later(chunk, day), _LINE_OUT, digest)
@@ -167,8 +169,8 @@ def _consents(chunk: Chunk, i: int, values: dict[str, Any], line_id: str | None,
         reason = "hard_bounce" if draws[5] < 0.025 else "complaint"
         note = "550 5.1.1 user unknown" if reason == "hard_bounce" else "ISPからの苦情 (FBL)"
         chunk.table("suppressions").append({
-            "workspace_id": chunk.scope.workspace_id, "channel": "email",
-            "address_hash": address_hash(chunk.scope, Channel.EMAIL, person.email),
+            "workspace_id": chunk.workspace_id, "channel": "email",
+            "address_hash": address_hash(chunk.cipher, Channel.EMAIL, person.email),
             "reason": reason, "customer_id": chunk.customer_ids[i], "note": note,
             "created_at": chunk.cal.at(_later(chunk, day)),
         })  # fmt: skip
@@ -195,12 +197,12 @@ def _subscriptions(chunk: Chunk, facts: OrderFacts) -> None:
         renewals = int((stop - start) // plan[2])
         renewed = start + renewals * plan[2]
         chunk.table("subscriptions").append({
-            "workspace_id": chunk.scope.workspace_id,
+            "workspace_id": chunk.workspace_id,
             "subscription_id": f"SUB-{chunk.number:05d}-{i:05d}",
             "customer_id": chunk.customer_ids[i],
             "plan": plan[0], "status": "cancelled" if cancelled else "active", "amount": plan[1],
             "interval_days": plan[2], "started_at": cal.at(start),
             "renewed_at": cal.at(renewed) if renewals else None,
             "next_renewal_at": None if cancelled else cal.at(renewed + plan[2]),
-            "cancelled_at": cal.at(stop) if cancelled else None, "updated_at": chunk.scope.now,
+            "cancelled_at": cal.at(stop) if cancelled else None, "updated_at": chunk.now,
         })  # fmt: skip

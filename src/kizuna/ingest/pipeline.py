@@ -204,7 +204,7 @@ def _write_profiles(scope: Scope, profiles: dict[uuid.UUID, CustomerTraits]) -> 
         current = {cid: attributes for cid, attributes in found}
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for owner, traits in profiles.items():
-        values = trait_values(scope, traits)
+        values = trait_values(scope.cipher, traits)
         if traits.attributes:
             values["attributes"] = {**(current.get(owner) or {}), **traits.attributes}
         if values:

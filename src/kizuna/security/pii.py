@@ -70,9 +70,14 @@ class PiiCipher:
     """Encrypts personal values and computes their lookup hashes."""
 
     def __init__(self, master: bytes) -> None:
+        self._master = master  # kept only so a cipher can be handed to a worker process
         self._aead = AESGCM(_derive(master, b"kizuna pii encryption v1"))
         self._lookup_key = _derive(master, b"kizuna pii lookup v1")
         self._key_id = hashlib.sha256(master).digest()[:_KEY_ID_BYTES]
+
+    def __reduce__(self) -> tuple[type[PiiCipher], tuple[bytes]]:
+        """Pickle as the master key, so worker processes can build encrypted rows."""
+        return (PiiCipher, (self._master,))
 
     def encrypt(self, plaintext: str) -> bytes:
         """Encrypt ``plaintext`` with a fresh random nonce."""

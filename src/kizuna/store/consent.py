@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from kizuna.domain.normalize import normalize_email, normalize_phone
 from kizuna.domain.records import Channel, ConsentRecord, SuppressionRecord
+from kizuna.security.pii import PiiCipher
 from kizuna.store.identity import IdentityResolver
 from kizuna.store.scope import Scope
 from kizuna.store.tables import consent_events, consents, suppressions
@@ -20,14 +21,14 @@ __all__ = ["address_hash", "record_consents", "suppress"]
 _CONSENT_NS = uuid.UUID("6f1f7f55-5e1b-4b7e-9a51-2f4c8e0c7d11")
 
 
-def address_hash(scope: Scope, channel: Channel, address: str) -> bytes:
+def address_hash(cipher: PiiCipher, channel: Channel, address: str) -> bytes:
     """The lookup hash of a channel address, normalized as its identity would be."""
     if channel is Channel.EMAIL:
-        return scope.hash("email", normalize_email(address))
+        return cipher.lookup_hash("email", normalize_email(address))
     if channel in (Channel.SMS, Channel.PHONE):
-        return scope.hash("phone", normalize_phone(address))
+        return cipher.lookup_hash("phone", normalize_phone(address))
     kind = {Channel.LINE: "line_user_id", Channel.PUSH: "device_token"}.get(channel, channel.value)
-    return scope.hash(kind, address.strip())
+    return cipher.lookup_hash(kind, address.strip())
 
 
 def record_consents(
@@ -58,7 +59,9 @@ def record_consents(
                 "wording": r.wording,
                 "source": r.source,
                 "ip": r.ip,
-                "address_hash": address_hash(scope, r.channel, r.address) if r.address else None,
+                "address_hash": address_hash(scope.cipher, r.channel, r.address)
+                if r.address
+                else None,
                 "recorded_at": scope.now,
             }
         )
@@ -113,7 +116,7 @@ def suppress(
         {
             "workspace_id": scope.workspace_id,
             "channel": r.channel.value,
-            "address_hash": address_hash(scope, r.channel, r.address),
+            "address_hash": address_hash(scope.cipher, r.channel, r.address),
             "reason": r.reason.value,
             "customer_id": customer_id,
             "note": r.note,

@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from kizuna.domain.records import CustomerTraits
+from kizuna.security.pii import PiiCipher
 from kizuna.store.scope import Scope
 from kizuna.store.tables import customers
 
@@ -30,7 +31,7 @@ PII_TRAITS = {
 _CLEAR_TRAITS = ("gender", "prefecture", "city", "membership_rank", "registered_at")
 
 
-def trait_values(scope: Scope, traits: CustomerTraits) -> dict[str, Any]:
+def trait_values(cipher: PiiCipher, traits: CustomerTraits) -> dict[str, Any]:
     """Column values for the traits that are set (``None`` means leave as is)."""
     values: dict[str, Any] = {}
     for name, column in PII_TRAITS.items():
@@ -38,9 +39,9 @@ def trait_values(scope: Scope, traits: CustomerTraits) -> dict[str, Any]:
         if value is None:
             continue
         text = value.isoformat() if name == "birthday" else str(value)
-        values[column] = scope.cipher.encrypt(text)
+        values[column] = cipher.encrypt(text)
         if name in ("email", "phone"):
-            values[f"{name}_hash"] = scope.hash(name, text)
+            values[f"{name}_hash"] = cipher.lookup_hash(name, text)
     if traits.birthday is not None:
         values["birth_md"] = traits.birthday.strftime("%m-%d")
     for name in _CLEAR_TRAITS:
@@ -52,7 +53,7 @@ def trait_values(scope: Scope, traits: CustomerTraits) -> dict[str, Any]:
 
 def apply_traits(scope: Scope, customer_id: uuid.UUID, traits: CustomerTraits) -> None:
     """Update a customer's profile with the traits that are set; attributes are merged."""
-    values = trait_values(scope, traits)
+    values = trait_values(scope.cipher, traits)
     where = sa.and_(
         customers.c.workspace_id == scope.workspace_id, customers.c.customer_id == customer_id
     )
@@ -127,7 +128,7 @@ def _write_changes(scope: Scope, changed: dict[uuid.UUID, dict[str, Any]]) -> No
         if "birthday" in fields:
             fields["birthday"] = date.fromisoformat(fields["birthday"])
         traits = CustomerTraits.model_construct(**fields)
-        values = trait_values(scope, traits)
+        values = trait_values(scope.cipher, traits)
         if "attributes" in diff:
             values["attributes"] = diff["attributes"]
         values["updated_at"] = scope.now
