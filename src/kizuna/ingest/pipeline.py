@@ -30,13 +30,14 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from kizuna.domain.records import CustomerTraits
 from kizuna.ingest.ecommerce import apply_commerce
@@ -49,7 +50,9 @@ from kizuna.store.tables import customers, events
 from kizuna.store.types import new_id
 from kizuna.store.upsert import insert_ignoring
 
-__all__ = ["IngestResult", "ingest_messages", "ingest_transaction"]
+__all__ = ["IngestResult", "ingest_groups", "ingest_messages", "ingest_transaction"]
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +73,62 @@ def ingest_transaction(
     db: Database, workspace_id: uuid.UUID, received_at: datetime, messages: Sequence[Message]
 ) -> IngestResult:
     """Run :func:`ingest_messages` in its own write transaction, retrying transient conflicts."""
+
+    def attempt(conn: Connection) -> IngestResult:
+        return ingest_messages(Scope(conn, db.cipher, workspace_id, received_at), messages)
+
+    return _with_retries(db, attempt)
+
+
+Batch = tuple[uuid.UUID, datetime, Sequence[Message]]
+
+
+def ingest_groups(db: Database, batches: Sequence[Batch]) -> list[IngestResult]:
+    """Store several requests' batches in one write transaction; one result per batch.
+
+    Batches of one workspace whose message ids do not overlap are stored by one
+    :func:`ingest_messages` pass (one prefetch, one insert); a batch repeating
+    another's ids goes into a later pass, so a retry racing its original still
+    applies nothing twice. Rows get the latest ``received_at`` of their pass.
+    """
+    rounds = _rounds(batches)
+
+    def attempt(conn: Connection) -> list[IngestResult]:
+        results: list[IngestResult] = [IngestResult(0, 0)] * len(batches)
+        for workspace_id, members in rounds:
+            received_at = max(batches[i][1] for i in members)
+            messages = [m for i in members for m in batches[i][2]]
+            inserted = _store(Scope(conn, db.cipher, workspace_id, received_at), messages)
+            for i in members:
+                count = sum(1 for m in batches[i][2] if m.message_id in inserted)
+                results[i] = IngestResult(count, len(batches[i][2]) - count)
+        return results
+
+    return _with_retries(db, attempt)
+
+
+def _rounds(batches: Sequence[Batch]) -> list[tuple[uuid.UUID, list[int]]]:
+    """Group batch indexes into passes: same workspace, disjoint message ids, order kept."""
+    rounds: list[tuple[uuid.UUID, list[int]]] = []
+    open_round: dict[uuid.UUID, tuple[list[int], set[str]]] = {}
+    for index, (workspace_id, _, messages) in enumerate(batches):
+        ids = {m.message_id for m in messages}
+        current = open_round.get(workspace_id)
+        if current is None or not current[1].isdisjoint(ids):
+            current = ([], set())
+            open_round[workspace_id] = current
+            rounds.append((workspace_id, current[0]))
+        current[0].append(index)
+        current[1].update(ids)
+    return rounds
+
+
+def _with_retries(db: Database, work: Callable[[Connection], _T]) -> _T:
+    """Run ``work`` in a write transaction, again from scratch after a transient conflict."""
     for attempt in range(1, _RETRIES + 1):
         try:
             with _writer_turn(db), db.write() as conn:
-                return ingest_messages(Scope(conn, db.cipher, workspace_id, received_at), messages)
+                return work(conn)
         except (sa.exc.DBAPIError, ConcurrentChangeError) as exc:
             if attempt == _RETRIES or not _retryable(exc):
                 raise
@@ -101,9 +156,15 @@ def _retryable(exc: Exception) -> bool:
 
 def ingest_messages(scope: Scope, messages: Sequence[Message]) -> IngestResult:
     """Store ``messages`` and their side effects in ``scope``'s transaction; idempotent."""
+    inserted = _store(scope, messages)
+    return IngestResult(len(inserted), len(messages) - len(inserted))
+
+
+def _store(scope: Scope, messages: Sequence[Message]) -> set[str]:
+    """Store what is new among ``messages``; returns the message ids inserted."""
     fresh = _drop_known(scope, messages)
     if not fresh:
-        return IngestResult(0, len(messages))
+        return set()
     resolver = IdentityResolver(scope)
     resolver.prefetch(m.identifiers for m in fresh)
     owners = _resolve(resolver, fresh)
@@ -115,7 +176,7 @@ def ingest_messages(scope: Scope, messages: Sequence[Message]) -> IngestResult:
     applied = [(m, o) for m, o in zip(fresh, owners, strict=True) if m.message_id in inserted]
     _apply_side_effects(scope, resolver, applied)
     resolver.flush()
-    return IngestResult(len(inserted), len(messages) - len(inserted))
+    return inserted
 
 
 def _drop_known(scope: Scope, messages: Sequence[Message]) -> list[Message]:
