@@ -40,7 +40,7 @@ __all__ = ["TABLES", "DemoOptions", "DemoSummary", "generate_demo_data"]
 # Insert order; every table here is emptied for the workspace by ``replace``.
 TABLES = ("products", "customers", "identities", "orders", "order_items", "events", "carts",
           "consents", "consent_events", "suppressions", "subscriptions")  # fmt: skip
-_CLEARED = (*TABLES, "customer_merges")
+_CLEARED = (*TABLES, "customer_merges", "customer_metrics")
 _SQLITE_CACHE_KIB = 256 * 1024  # index pages stay in memory while the tables grow
 _KIND_P = {ANONYMOUS: 0.08, REGISTERED: 0.17, BUYER: 0.75}
 

@@ -20,6 +20,7 @@ from kizuna.store.tables import (
     consent_events,
     consents,
     customer_merges,
+    customer_metrics,
     customers,
     events,
     identities,
@@ -84,6 +85,8 @@ def merge_customers(
         )
         moved[table.name] = result.rowcount
     _merge_profiles(scope, loser, winner)
+    # Computed metrics are rebuilt from the moved orders at the next refresh.
+    conn.execute(customer_metrics.delete().where(_owned(customer_metrics, scope, loser)))
     # Records merged into the loser earlier now point straight at the winner.
     conn.execute(
         customers.update()

@@ -21,6 +21,7 @@ __all__ = [
     "consent_events",
     "consents",
     "customer_merges",
+    "customer_metrics",
     "customers",
     "events",
     "identities",
@@ -299,4 +300,25 @@ subscriptions = sa.Table(
     sa.Column("cancelled_at", UTCDateTime),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Index(None, "workspace_id", "customer_id"),
+)
+
+customer_metrics = sa.Table(
+    "customer_metrics",
+    metadata,
+    _ws(),
+    sa.Column("customer_id", sa.Uuid, primary_key=True),
+    sa.Column("as_of", UTCDateTime, nullable=False),  # the analysis date the values describe
+    sa.Column("recency_days", sa.Float),  # days since the last purchase
+    sa.Column("frequency", sa.Integer, nullable=False),  # purchases in the RFM window
+    sa.Column("monetary", Money, nullable=False),  # net revenue in the RFM window
+    sa.Column("r_score", sa.SmallInteger),  # 1-5; NULL when no purchase in the window
+    sa.Column("f_score", sa.SmallInteger),
+    sa.Column("m_score", sa.SmallInteger),
+    sa.Column("rfm_segment", sa.String(32)),  # key of the named segment, e.g. "champions"
+    sa.Column("p_alive", sa.Float),  # BG/NBD probability the customer is still active
+    sa.Column("expected_purchases", sa.Float),  # over the CLV horizon
+    sa.Column("clv", Money),  # discounted predicted value over the horizon
+    sa.Column("expected_next_order_at", UTCDateTime),
+    sa.Column("computed_at", UTCDateTime, nullable=False),
+    sa.Index(None, "workspace_id", "rfm_segment"),
 )
