@@ -28,7 +28,7 @@ from starlette.datastructures import Headers
 from kizuna.api.deps import get_db
 from kizuna.api.errors import error_body
 from kizuna.errors import Unauthorized
-from kizuna.ingest.group_commit import committer_for
+from kizuna.ingest.group_commit import ingest_request
 from kizuna.ingest.segment import (
     MAX_BATCH_BYTES,
     MAX_MESSAGE_BYTES,
@@ -110,7 +110,7 @@ def ingest_body(db: Database, raw: bytes, headers: Headers, kind: str) -> Respon
         parsed = parse_batch(payload, received_at)
     else:
         parsed = parse_single(payload, kind, received_at)
-    committer_for(db).submit(_workspace_of(db, key), received_at, parsed.messages)
+    ingest_request(db, _workspace_of(db, key), received_at, parsed.messages)
     # The transaction has committed: only now may the client hear success.
     if parsed.problems:
         return _rejected(parsed, _count(payload, kind))
