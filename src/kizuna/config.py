@@ -3,7 +3,9 @@
 ``KIZUNA_HOME`` (default ``./kizuna-data``) holds the embedded SQLite store and
 the generated encryption key; ``KIZUNA_DATABASE_URL`` points at PostgreSQL in
 production; ``KIZUNA_SECRET_KEY`` supplies the PII key instead of the key file;
-``KIZUNA_API_TOKEN`` the operator's API token instead of ``api.token``.
+``KIZUNA_API_TOKEN`` the operator's API token instead of ``api.token``;
+``KIZUNA_METRICS_REFRESH_HOURS`` (default 24, 0 = only on demand) how often
+stored customer metrics (RFM, CLV) are recomputed.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from kizuna.errors import ConfigurationError
 
 __all__ = ["DEFAULT_TIME_ZONE", "Settings", "load_settings"]
 
@@ -28,6 +33,7 @@ class Settings:
     time_zone: str = DEFAULT_TIME_ZONE
     host: str = "127.0.0.1"
     port: int = 8000
+    metrics_refresh_hours: float = 24.0  # 0: stored customer metrics refresh only on demand
 
     @property
     def is_sqlite(self) -> bool:
@@ -50,5 +56,18 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         api_token=env.get("KIZUNA_API_TOKEN") or None,
         time_zone=env.get("KIZUNA_TIME_ZONE", DEFAULT_TIME_ZONE),
         host=env.get("KIZUNA_HOST", "127.0.0.1"),
-        port=int(env.get("KIZUNA_PORT", "8000")),
+        port=_number(env, "KIZUNA_PORT", int, "8000"),
+        metrics_refresh_hours=_number(env, "KIZUNA_METRICS_REFRESH_HOURS", float, "24"),
     )
+
+
+def _number(env: dict[str, str], name: str, kind: type[int] | type[float], default: str) -> Any:
+    """A numeric setting; a value that is not a non-negative number names the variable."""
+    text = env.get(name, default)
+    try:
+        value = kind(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ConfigurationError(f"{name} must be a non-negative number, not {text!r}")
+    return value

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 
 from kizuna.demo.activity import build_activity
 from kizuna.demo.behaviour import Calendar, acquisition_days, build_calendar, draw_purchases
-from kizuna.demo.bulk import bulk_insert, encode_rows, insert_encoded
+from kizuna.store.bulk import bulk_insert, encode_rows, insert_encoded
 from kizuna.demo.catalogue import Catalogue, build_catalogue, product_rows
 from kizuna.demo.chunk import ANONYMOUS, BUYER, REGISTERED, Chunk
 from kizuna.demo.orders import build_orders

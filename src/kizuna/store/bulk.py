@@ -1,4 +1,4 @@
-"""Bulk inserts for generated rows, with a fast path for SQLite.
+"""Bulk inserts of many rows, with a fast path for SQLite (demo shop, stored metrics).
 
 On SQLite, SQLAlchemy's per-value bind processing costs three times the insert
 itself, so rows are encoded here the way the column types encode them (UTC
