@@ -1,0 +1,1 @@
+"""Charts a marketer can read: matplotlib Figures with Japanese and English labels."""
