@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 
 from kizuna.config import Settings
 from kizuna.demo import DemoOptions, generate_demo_data
-from kizuna.store.bulk import bulk_insert
 from kizuna.domain.normalize import normalize_email
 from kizuna.errors import Conflict
+from kizuna.store.bulk import bulk_insert
 from kizuna.store.database import Database
 from kizuna.store.tables import (
     carts,
