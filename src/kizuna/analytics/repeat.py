@@ -1,0 +1,497 @@
+"""Repeat conversion: F2, F3 … F(n) rates and the days between successive purchases.
+
+Every customer's net purchases (``base.purchases``) are numbered in time order in
+SQL (``ROW_NUMBER``; ties on the same instant go by order id). A customer *reaches*
+purchase ``k`` when they made at least ``k`` purchases up to ``as_of``;
+``F(k)`` conversion is ``customers reaching k / customers reaching k-1``.
+
+*Days between* the n-th and (n+1)-th purchase count local calendar days in the
+workspace's time zone (an order on Monday and the next on the following Monday
+are 7 days apart; two orders on one day are 0 days apart).
+
+Breakdowns (``by``), all fixed by the customer's first purchase:
+
+- ``acquisition_month``: local month of the first purchase, ``YYYY-MM``;
+- ``first_category``: category of the first order's highest-value line
+  (``unit_price × quantity − discount``, ties by line number); ``(none)`` when
+  the order has no lines or the line has no category;
+- ``first_channel``: ``online``, ``store`` or ``marketplace``.
+
+Without a breakdown the ``segment`` column holds ``all``.
+
+``since`` selects customers *acquired* on or after it (first purchase ≥ since);
+their later purchases all count. **Right-censoring**: a customer acquired last
+week has had no time to come back, so recent cohorts drag F2 down. Pass
+``min_days`` to keep only customers whose first purchase is at least that many
+days before ``as_of`` (e.g. 90 or 180); F3 and later are still censored for
+customers whose second purchase is recent, so read them with that in mind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from kizuna.analytics.base import purchases, resolve_currency
+from kizuna.analytics.sql import as_of_param, days_between, local_day
+from kizuna.errors import InvalidInput, Problem
+from kizuna.store.frames import read_frame
+from kizuna.store.tables import order_items
+from kizuna.store.types import UTCDateTime
+from kizuna.store.workspaces import Workspace
+
+__all__ = [
+    "CONVERSION_COLUMNS",
+    "GAP_BUCKETS",
+    "GAP_COLUMNS",
+    "HISTOGRAM_COLUMNS",
+    "Breakdown",
+    "RepeatReport",
+    "gap_histogram",
+    "numbered_purchases",
+    "purchase_gaps",
+    "repeat_conversion",
+    "repeat_report",
+]
+
+Breakdown = Literal["acquisition_month", "first_category", "first_channel"]
+NO_VALUE = "(none)"
+ALL = "all"
+# (label, lowest day, highest day or None for open-ended), inclusive bounds.
+GAP_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
+    ("0-7", 0, 7),
+    ("8-14", 8, 14),
+    ("15-30", 15, 30),
+    ("31-60", 31, 60),
+    ("61-90", 61, 90),
+    ("91-180", 91, 180),
+    ("181-365", 181, 365),
+    (">365", 366, None),
+)
+
+# Column → kind; kinds ending in "?" hold None where the value is undefined.
+CONVERSION_COLUMNS = {
+    "segment": "str",
+    "purchase": "int",
+    "step": "str",
+    "customers": "int",
+    "rate": "float?",
+    "share": "float",
+}
+GAP_COLUMNS = {
+    "segment": "str",
+    "n": "int",
+    "step": "str",
+    "customers": "int",
+    "mean": "float",
+    "min": "float",
+    "q1": "float",
+    "median": "float",
+    "q3": "float",
+    "max": "float",
+}
+HISTOGRAM_COLUMNS = {
+    "segment": "str",
+    "n": "int",
+    "bucket": "str",
+    "lower_days": "int",
+    "upper_days": "int?",
+    "customers": "int",
+    "share": "float",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RepeatReport:
+    """The three repeat-conversion tables for one selection of customers."""
+
+    conversion: pd.DataFrame
+    gaps: pd.DataFrame
+    histogram: pd.DataFrame
+
+
+# --- shared building blocks (cohorts and ltv use them too) ---------------------------
+
+
+def numbered_purchases(
+    workspace: Workspace,
+    as_of: datetime,
+    *,
+    currency: str | None,
+    dialect: str,
+    first_category: bool = False,
+) -> sa.CTE:
+    """Net purchases numbered per customer in time order, as a CTE.
+
+    Columns: ``customer_id, order_id, ordered_at, channel, amount, seq`` (1 = first),
+    ``day`` (local ``YYYY-MM-DD``), ``prev_day`` (the previous purchase's local day,
+    NULL for the first), ``first_at``, ``first_day`` and ``first_channel`` (the first
+    purchase's), and with ``first_category`` the category of the first order's
+    highest-value line. Customer-level values are window functions, so callers
+    filter and group one scan of this CTE and never join it back to itself.
+    """
+    base = purchases(workspace.workspace_id, as_of, currency=currency).subquery("purchase")
+    day = local_day(base.c.ordered_at, workspace.time_zone, dialect)
+    who, when = base.c.customer_id, (base.c.ordered_at, base.c.order_id)
+    columns: list[sa.ColumnElement[Any]] = [
+        base.c.customer_id,
+        base.c.order_id,
+        base.c.ordered_at,
+        base.c.channel,
+        base.c.amount,
+        sa.func.row_number().over(partition_by=who, order_by=when).label("seq"),
+        day.label("day"),
+        sa.func.lag(day).over(partition_by=who, order_by=when).label("prev_day"),
+        sa.func.min(base.c.ordered_at).over(partition_by=who).label("first_at"),
+        sa.func.min(day).over(partition_by=who).label("first_day"),
+        sa.func.first_value(base.c.channel)
+        .over(partition_by=who, order_by=when)
+        .label("first_channel"),
+    ]
+    if not first_category:
+        return materialized(sa.select(*columns), "numbered", dialect)
+    inner = sa.select(*columns).subquery("ordered")
+    # Look the category up for first orders only (CASE skips the lookup otherwise).
+    top = sa.case((inner.c.seq == 1, _top_category(inner.c.order_id, workspace)))
+    first = sa.func.max(top).over(partition_by=inner.c.customer_id).label("first_category")
+    return materialized(sa.select(inner, first), "numbered", dialect)
+
+
+def _top_category(order_id: Any, workspace: Workspace) -> sa.ScalarSelect[Any]:
+    """The category of an order's highest-value line (ties by line number), by index lookup."""
+    oi = order_items.c
+    value = oi.unit_price * oi.quantity - oi.discount
+    return (
+        sa.select(oi.category)
+        .where(oi.workspace_id == workspace.workspace_id, oi.order_id == order_id)
+        .order_by(value.desc(), oi.line_no)
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def materialized(query: sa.Select[Any], name: str, dialect: str) -> sa.CTE:
+    """``query`` as a CTE computed once.
+
+    PostgreSQL would otherwise inline a CTE used once; on freshly loaded tables
+    (no statistics yet) it then may re-run a window query inside a nested loop.
+    """
+    cte = query.cte(name)
+    return cte.prefix_with("MATERIALIZED") if dialect == "postgresql" else cte
+
+
+def local_days_between(later: Any, earlier: Any, dialect: str) -> sa.ColumnElement[int]:
+    """Whole days between two local ``YYYY-MM-DD`` texts."""
+    if dialect == "sqlite":
+        return sa.cast(sa.func.julianday(later) - sa.func.julianday(earlier), sa.Integer)
+    return sa.cast(sa.cast(later, sa.Date) - sa.cast(earlier, sa.Date), sa.Integer)
+
+
+def month_number(month_text: Any) -> sa.ColumnElement[int]:
+    """``year × 12 + month`` of a ``YYYY-MM…`` text, for month arithmetic."""
+    year = sa.cast(sa.func.substr(month_text, 1, 4), sa.Integer)
+    return year * 12 + sa.cast(sa.func.substr(month_text, 6, 2), sa.Integer)
+
+
+def acquired(
+    numbered: sa.CTE, as_of: datetime, since: datetime | None, min_days: int, dialect: str
+) -> list[sa.ColumnElement[bool]]:
+    """Conditions on a numbered row's customer: acquired since ``since``, ``min_days`` ago."""
+    conditions: list[sa.ColumnElement[bool]] = []
+    if since is not None:
+        conditions.append(numbered.c.first_at >= sa.bindparam("since", since, type_=UTCDateTime))
+    if min_days > 0:
+        age = days_between(as_of_param(as_of, "as_of_age"), numbered.c.first_at, dialect)
+        conditions.append(age >= min_days)
+    return conditions
+
+
+def check_window(as_of: datetime, since: datetime | None) -> None:
+    """Raise ``InvalidInput`` for a naive ``as_of``/``since`` or ``since`` after ``as_of``."""
+    problems = [
+        Problem("naive_datetime", "give a time zone", name)
+        for name, value in (("as_of", as_of), ("since", since))
+        if value is not None and value.tzinfo is None
+    ]
+    if not problems and since is not None and since > as_of:
+        problems.append(Problem("empty_window", "since is after as_of", "since"))
+    if problems:
+        raise InvalidInput(problems)
+
+
+def quartiles(source: sa.Subquery, value: str, groups: Sequence[str]) -> sa.Select[Any]:
+    """Per group: ``customers, mean, min, q1, median, q3, max`` of ``source.c[value]``.
+
+    Quartiles interpolate linearly between ranks, as pandas' ``quantile`` does.
+    """
+    keys = [source.c[g] for g in groups]
+    v = sa.cast(source.c[value], sa.Float)
+    ranked = sa.select(
+        *keys,
+        v.label("v"),
+        sa.func.row_number().over(partition_by=keys or None, order_by=v).label("rn"),
+        sa.func.count().over(partition_by=keys or None).label("cnt"),
+    ).subquery("ranked")
+    r = ranked.c
+    parts: list[sa.ColumnElement[Any]] = []
+    for k, name in ((1, "q1"), (2, "median"), (3, "q3")):
+        low = (r.cnt - 1) * k // 4  # 0-based rank below the quantile
+        parts += [
+            sa.func.max(sa.case((r.rn == low + 1, r.v))).label(f"{name}_lo"),
+            sa.func.max(sa.case((r.rn == low + 2, r.v))).label(f"{name}_hi"),
+            sa.func.max((r.cnt - 1) * k % 4).label(f"{name}_frac"),
+        ]
+    spread = sa.select(
+        *[r[g] for g in groups],
+        sa.cast(sa.func.count(), sa.Integer).label("customers"),
+        sa.func.avg(r.v).label("mean"),
+        sa.func.min(r.v).label("min"),
+        sa.func.max(r.v).label("max"),
+        *parts,
+    )
+    q = spread.group_by(*[r[g] for g in groups]).subquery("spread").c
+    interpolated = [
+        (
+            q[f"{n}_lo"]
+            + q[f"{n}_frac"] / 4.0 * (sa.func.coalesce(q[f"{n}_hi"], q[f"{n}_lo"]) - q[f"{n}_lo"])
+        ).label(n)
+        for n in ("q1", "median", "q3")
+    ]
+    return sa.select(*[q[g] for g in groups], q.customers, q.mean, q.min, *interpolated, q.max)
+
+
+def shape(frame: pd.DataFrame, columns: Mapping[str, str]) -> pd.DataFrame:
+    """Keep ``columns`` in order with their kinds; optional kinds hold None, never NaN."""
+    blank = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    out = pd.DataFrame({name: frame.get(name, blank) for name in columns})
+    for name, kind in columns.items():
+        column = out[name]
+        if kind == "int":
+            out[name] = pd.to_numeric(column).astype("int64")
+        elif kind == "float":
+            out[name] = pd.to_numeric(column).astype("float64")
+        elif kind == "bool":
+            out[name] = column.astype(bool)
+        elif kind == "time":
+            out[name] = pd.to_datetime(column, utc=True)
+        elif kind in ("int?", "float?"):
+            numbers = pd.to_numeric(column)
+            typed = numbers.astype("Int64" if kind == "int?" else "Float64").astype(object)
+            out[name] = typed.where(numbers.notna(), None)
+        else:
+            out[name] = column.astype(str) if len(column) else column.astype(object)
+    return out.reset_index(drop=True)
+
+
+# --- repeat conversion ----------------------------------------------------------------
+
+
+def _segment(numbered: sa.CTE, by: Breakdown | None) -> sa.ColumnElement[str]:
+    if by == "acquisition_month":
+        return sa.func.substr(numbered.c.first_day, 1, 7)
+    if by == "first_channel":
+        return numbered.c.first_channel
+    if by == "first_category":
+        return sa.func.coalesce(numbered.c.first_category, NO_VALUE)
+    return sa.literal(ALL, sa.String)
+
+
+@dataclass(frozen=True, slots=True)
+class _Selection:
+    """The numbered purchases, each row's customer segment and the customer filter."""
+
+    numbered: sa.CTE
+    segment: sa.ColumnElement[str]
+    conditions: list[sa.ColumnElement[bool]]
+
+
+def _select(
+    conn: Connection,
+    workspace: Workspace,
+    as_of: datetime,
+    options: tuple[datetime | None, str | None, Breakdown | None, int],
+) -> _Selection | None:
+    since, currency, by, min_days = options
+    check_window(as_of, since)
+    code = resolve_currency(conn, workspace.workspace_id, as_of, currency)
+    if code is None:
+        return None
+    dialect = conn.dialect.name
+    numbered = numbered_purchases(
+        workspace, as_of, currency=code, dialect=dialect, first_category=by == "first_category"
+    )
+    conditions = acquired(numbered, as_of, since, min_days, dialect)
+    return _Selection(numbered, _segment(numbered, by).label("segment"), conditions)
+
+
+def _check(max_n: int, min_days: int) -> None:
+    problems = []
+    if max_n < 2:
+        problems.append(Problem("invalid_max_n", "max_n must be 2 or more", "max_n"))
+    if min_days < 0:
+        problems.append(Problem("invalid_min_days", "min_days must not be negative", "min_days"))
+    if problems:
+        raise InvalidInput(problems)
+
+
+def repeat_conversion(
+    conn: Connection,
+    workspace: Workspace,
+    *,
+    as_of: datetime,
+    since: datetime | None = None,
+    currency: str | None = None,
+    by: Breakdown | None = None,
+    max_n: int = 5,
+    min_days: int = 0,
+) -> pd.DataFrame:
+    """F1 … F(max_n): customers reaching each purchase number, and the step's conversion.
+
+    Columns: ``segment``; ``purchase`` (k = 1 … max_n); ``step`` (``"F{k}"``);
+    ``customers`` (customers with ≥ k purchases); ``rate`` (customers(k) /
+    customers(k−1), None for k = 1); ``share`` (customers(k) / customers(1)).
+    Empty (same columns) when no customer is selected. Raises ``InvalidInput``
+    for ``max_n`` < 2, a negative ``min_days`` or mixed currencies.
+    """
+    _check(max_n, min_days)
+    chosen = _select(conn, workspace, as_of, (since, currency, by, min_days))
+    if chosen is None:
+        return shape(pd.DataFrame(), CONVERSION_COLUMNS)
+    seq = chosen.numbered.c.seq
+    query = (
+        sa.select(chosen.segment, seq.label("purchase"), sa.func.count().label("customers"))
+        .where(seq <= max_n, *chosen.conditions)
+        .group_by(chosen.segment, seq)
+    )
+    counts = read_frame(conn, query)
+    if counts.empty:
+        return shape(counts, CONVERSION_COLUMNS)
+    # Every segment gets every step, with 0 where nobody got that far.
+    grid = pd.MultiIndex.from_product(
+        [sorted(counts["segment"].astype(str).unique()), range(1, max_n + 1)],
+        names=["segment", "purchase"],
+    )
+    counts["segment"] = counts["segment"].astype(str)
+    frame = counts.set_index(["segment", "purchase"]).reindex(grid, fill_value=0).reset_index()
+    customers = frame["customers"].astype("int64")
+    previous = customers.groupby(frame["segment"]).shift(1)
+    first = customers.groupby(frame["segment"]).transform("first")
+    frame["customers"] = customers
+    frame["rate"] = (customers / previous.where(previous > 0)).where(frame["purchase"] > 1)
+    frame["share"] = customers / first
+    frame["step"] = "F" + frame["purchase"].astype(str)
+    return shape(frame, CONVERSION_COLUMNS)
+
+
+def _gap_rows(chosen: _Selection, max_n: int, dialect: str) -> sa.Subquery:
+    n = chosen.numbered.c
+    days = local_days_between(n.day, n.prev_day, dialect)
+    return (
+        sa.select(chosen.segment, (n.seq - 1).label("n"), days.label("days"))
+        .where(n.seq >= 2, n.seq <= max_n, *chosen.conditions)
+        .subquery("gaps")
+    )
+
+
+def purchase_gaps(
+    conn: Connection,
+    workspace: Workspace,
+    *,
+    as_of: datetime,
+    since: datetime | None = None,
+    currency: str | None = None,
+    by: Breakdown | None = None,
+    max_n: int = 5,
+    min_days: int = 0,
+) -> pd.DataFrame:
+    """Days between the n-th and (n+1)-th purchase (n = 1 … max_n − 1): count and spread.
+
+    Columns: ``segment``; ``n``; ``step`` (``"F{n+1}"``); ``customers`` (customers who
+    made purchase n+1); ``mean, min, q1, median, q3, max`` in local calendar days
+    (quartiles interpolated as pandas does). A (segment, n) with no such customer
+    has no row; no customers at all gives an empty frame with these columns.
+    """
+    _check(max_n, min_days)
+    chosen = _select(conn, workspace, as_of, (since, currency, by, min_days))
+    if chosen is None:
+        return shape(pd.DataFrame(), GAP_COLUMNS)
+    gaps = _gap_rows(chosen, max_n, conn.dialect.name)
+    frame = read_frame(conn, quartiles(gaps, "days", ["segment", "n"]))
+    frame["step"] = "F" + (frame["n"].astype("int64") + 1).astype(str)
+    return shape(frame, GAP_COLUMNS).sort_values(["segment", "n"], ignore_index=True)
+
+
+def _bucket(days: Any) -> sa.ColumnElement[str]:
+    whens = [(days <= high, label) for label, _, high in GAP_BUCKETS if high is not None]
+    return sa.case(*whens, else_=GAP_BUCKETS[-1][0])
+
+
+def gap_histogram(
+    conn: Connection,
+    workspace: Workspace,
+    *,
+    as_of: datetime,
+    since: datetime | None = None,
+    currency: str | None = None,
+    by: Breakdown | None = None,
+    max_n: int = 5,
+    min_days: int = 0,
+) -> pd.DataFrame:
+    """Days between the n-th and (n+1)-th purchase counted in ``GAP_BUCKETS``.
+
+    Columns: ``segment, n``; ``bucket`` (label such as ``"8-14"``); ``lower_days`` and
+    ``upper_days`` (inclusive bounds; None for the open ``">365"``); ``customers``;
+    ``share`` (of the (segment, n) total). Every bucket appears, 0 when empty, for
+    each (segment, n) with at least one customer; otherwise no rows.
+    """
+    _check(max_n, min_days)
+    chosen = _select(conn, workspace, as_of, (since, currency, by, min_days))
+    if chosen is None:
+        return shape(pd.DataFrame(), HISTOGRAM_COLUMNS)
+    gaps = _gap_rows(chosen, max_n, conn.dialect.name)
+    bucket = _bucket(gaps.c.days).label("bucket")
+    query = sa.select(gaps.c.segment, gaps.c.n, bucket, sa.func.count().label("customers"))
+    counts = read_frame(conn, query.group_by(gaps.c.segment, gaps.c.n, bucket))
+    if counts.empty:
+        return shape(counts, HISTOGRAM_COLUMNS)
+    counts["segment"] = counts["segment"].astype(str)
+    buckets = pd.DataFrame(GAP_BUCKETS, columns=["bucket", "lower_days", "upper_days"])
+    keys = counts[["segment", "n"]].drop_duplicates()
+    frame = keys.merge(buckets, how="cross").merge(
+        counts, on=["segment", "n", "bucket"], how="left"
+    )
+    frame["customers"] = frame["customers"].fillna(0).astype("int64")
+    frame["share"] = frame["customers"] / frame.groupby(["segment", "n"])["customers"].transform(
+        "sum"
+    )
+    frame = frame.sort_values(["segment", "n", "lower_days"], ignore_index=True)
+    return shape(frame, HISTOGRAM_COLUMNS)
+
+
+def repeat_report(
+    conn: Connection,
+    workspace: Workspace,
+    *,
+    as_of: datetime,
+    since: datetime | None = None,
+    currency: str | None = None,
+    by: Breakdown | None = None,
+    max_n: int = 5,
+    min_days: int = 0,
+) -> RepeatReport:
+    """Conversion, gap statistics and gap histogram for the same customers."""
+    options: dict[str, Any] = {
+        "as_of": as_of, "since": since, "currency": currency, "by": by,
+        "max_n": max_n, "min_days": min_days,
+    }  # fmt: skip
+    return RepeatReport(
+        repeat_conversion(conn, workspace, **options),
+        purchase_gaps(conn, workspace, **options),
+        gap_histogram(conn, workspace, **options),
+    )
