@@ -3,6 +3,8 @@
 >>> import kizuna
 >>> shop = kizuna.connect("demo")          # KIZUNA_HOME / KIZUNA_DATABASE_URL as the CLI
 >>> shop.orders(since="2025-01-01").groupby("channel")["total"].sum()
+>>> shop.analyze("rfm")                    # RFM segments; shop.analyses() lists them all
+>>> shop.plot("cohorts")                   # a matplotlib Figure
 
 Times come back in the workspace's time zone. Personal data stays out of the
 frames unless ``reveal=True`` is asked for explicitly.
@@ -20,7 +22,16 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import sqlalchemy as sa
+from matplotlib.figure import Figure
 
+from kizuna.analytics.catalog import (
+    ANALYSES,
+    AnalysisRequest,
+    parse_request,
+    plot_analysis,
+    run_analysis,
+)
+from kizuna.analytics.metrics import MetricsRefresh, metrics_query, refresh_customer_metrics
 from kizuna.bootstrap import open_database
 from kizuna.config import load_settings
 from kizuna.domain.normalize import parse_datetime
@@ -169,3 +180,68 @@ class Kizuna:
         view = profile_view(profile, reveal=reveal)
         view["timeline"] = [asdict(e) for e in entries]
         return view
+
+    def analyses(self) -> pd.DataFrame:
+        """The analyses :meth:`analyze` runs: name, titles, breakdowns, whether they plot."""
+        return pd.DataFrame(
+            [
+                {
+                    "name": a.name,
+                    "title_ja": a.title_ja,
+                    "title_en": a.title_en,
+                    "by": list(a.by),
+                    "has_plot": a.plot is not None,
+                }
+                for a in ANALYSES.values()
+            ]
+        )
+
+    def analyze(
+        self,
+        name: str,
+        *,
+        as_of: str | datetime | None = None,
+        since: str | datetime | None = None,
+        currency: str | None = None,
+        by: str | None = None,
+    ) -> pd.DataFrame:
+        """Run analysis ``name`` (``rfm``, ``deciles``, ``repeat``, ``cohorts``, ``clv`` …)."""
+        request = self._request(as_of, since, currency, by)
+        with self.db.read() as conn:
+            return run_analysis(conn, self.workspace, name, request)
+
+    def plot(
+        self,
+        name: str,
+        *,
+        as_of: str | datetime | None = None,
+        since: str | datetime | None = None,
+        currency: str | None = None,
+        by: str | None = None,
+    ) -> Figure:
+        """Analysis ``name``'s plot as a matplotlib Figure (shows itself in Jupyter)."""
+        request = self._request(as_of, since, currency, by)
+        with self.db.read() as conn:
+            return plot_analysis(conn, self.workspace, name, request)
+
+    def _request(
+        self,
+        as_of: str | datetime | None,
+        since: str | datetime | None,
+        currency: str | None,
+        by: str | None,
+    ) -> AnalysisRequest:
+        return parse_request(self.workspace, self.db.clock.now(), as_of=as_of, since=since,
+                             currency=currency, by=by)  # fmt: skip
+
+    def refresh_metrics(self, *, as_of: str | datetime | None = None) -> MetricsRefresh:
+        """Recompute the stored per-customer metrics (RFM, P(alive), CLV, next order)."""
+        request = self._request(as_of, None, None, None)
+        return refresh_customer_metrics(self.db, self.workspace, as_of=request.as_of)
+
+    def metrics(self) -> pd.DataFrame:
+        """The stored per-customer metrics, as the last refresh wrote them."""
+        frame = self._frame(
+            metrics_query(self.workspace), ("as_of", "expected_next_order_at", "computed_at")
+        )
+        return frame.drop(columns=["workspace_id"])

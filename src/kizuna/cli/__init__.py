@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from kizuna.cli import core, demo_data, importing
+from kizuna.cli import analyze, core, demo_data, importing
 from kizuna.cli.app import app
 
 __all__ = ["app", "main"]
 
-for _module in (core, demo_data, importing):
+for _module in (core, demo_data, importing, analyze):
     _module.register(app)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Annotated
 
 import sqlalchemy as sa
@@ -15,6 +16,7 @@ from kizuna.errors import NotFound
 from kizuna.profiles import customer_profile, customer_timeline, profile_view
 from kizuna.security.tokens import load_or_create_api_token
 from kizuna.store import workspaces as ws_store
+from kizuna.worker import start_background_refresh
 
 __all__ = ["ensure_workspace_pair", "register"]
 
@@ -90,7 +92,40 @@ def serve(
     console.print(f"Kizuna on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
     console.print(f"Read API token: {settings.home / 'api.token'}")
     with db:
-        uvicorn.run(build_app(db, token), host=host, port=port, log_level="info")
+        stop = start_background_refresh(db, settings.metrics_refresh_hours)
+        try:
+            uvicorn.run(build_app(db, token), host=host, port=port, log_level="info")
+        finally:
+            if stop is not None:
+                stop.set()
+
+
+def worker(
+    once: Annotated[
+        bool, typer.Option(help="Refresh what is due once, then exit (for cron)")
+    ] = False,
+    poll: Annotated[float, typer.Option(help="Seconds between checks")] = 60.0,
+) -> None:
+    """Run the background work (stored metrics refresh) in the foreground."""
+    from datetime import timedelta
+
+    from kizuna.worker import MetricsRefresher
+
+    settings = load_settings()
+    with exit_on_error(), open_database(settings) as db:
+        hours = settings.metrics_refresh_hours or 24.0
+        refresher = MetricsRefresher(db, timedelta(hours=hours))
+        if once:
+            for slug, done in refresher.run_once().items():
+                text = done if isinstance(done, str) else f"{done.customers:,} customers"
+                console.print(f"{slug}: {text}")
+            return
+        console.print(f"Refreshing customer metrics every {hours:g} h (Ctrl-C stops)")
+        stop = threading.Event()
+        try:
+            refresher.run_until(stop, poll)
+        except KeyboardInterrupt:
+            stop.set()
 
 
 def _prepare_demo(customers: int) -> None:
@@ -216,6 +251,7 @@ def register(app: typer.Typer) -> None:
     """Add the core commands to ``app``."""
     app.command()(init)
     app.command()(serve)
+    app.command()(worker)
     app.add_typer(workspaces_app, name="workspaces")
     app.add_typer(keys_app, name="keys")
     app.add_typer(customers_app, name="customers")

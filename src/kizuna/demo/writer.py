@@ -24,7 +24,6 @@ from sqlalchemy.engine import Connection
 
 from kizuna.demo.activity import build_activity
 from kizuna.demo.behaviour import Calendar, acquisition_days, build_calendar, draw_purchases
-from kizuna.store.bulk import bulk_insert, encode_rows, insert_encoded
 from kizuna.demo.catalogue import Catalogue, build_catalogue, product_rows
 from kizuna.demo.chunk import ANONYMOUS, BUYER, REGISTERED, Chunk
 from kizuna.demo.orders import build_orders
@@ -32,6 +31,7 @@ from kizuna.demo.profiles import assign_ids, build_profiles
 from kizuna.errors import Conflict, NotFound
 from kizuna.security.pii import PiiCipher
 from kizuna.store import tables
+from kizuna.store.bulk import bulk_insert, encode_rows, insert_encoded
 from kizuna.store.database import Database
 from kizuna.store.workspaces import Workspace, create_workspace, get_workspace
 
