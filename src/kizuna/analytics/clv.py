@@ -60,7 +60,7 @@ from kizuna.analytics.models.gamma_gamma import (
     conditional_expected_spend,
     fit_gamma_gamma,
 )
-from kizuna.analytics.sql import local_day
+from kizuna.analytics.sql import local_day, local_days_between
 from kizuna.errors import InvalidInput, Problem
 from kizuna.store.frames import read_frame
 from kizuna.store.workspaces import Workspace
@@ -165,13 +165,6 @@ def _local_date(moment: datetime, time_zone: str) -> date:
     return moment.astimezone(ZoneInfo(time_zone)).date()
 
 
-def _days_between(later: Any, earlier: Any, dialect: str) -> sa.ColumnElement[int]:
-    """Whole days between two local ``YYYY-MM-DD`` texts."""
-    if dialect == "sqlite":
-        return sa.cast(sa.func.julianday(later) - sa.func.julianday(earlier), sa.Integer)
-    return sa.cast(sa.cast(later, sa.Date) - sa.cast(earlier, sa.Date), sa.Integer)
-
-
 def _purchase_days(
     workspace: Workspace, as_of: datetime, currency: str | None, dialect: str
 ) -> sa.Subquery:
@@ -207,8 +200,8 @@ def _summary_query(
         first.label("first_purchase_day"),
         last.label("last_purchase_day"),
         repeats.label("frequency"),
-        _days_between(last, first, dialect).label("recency"),
-        _days_between(as_of_day, first, dialect).label("T"),
+        local_days_between(last, first, dialect).label("recency"),
+        local_days_between(as_of_day, first, dialect).label("T"),
         sa.func.coalesce(mean_spend, 0.0).label("monetary_value"),
     ).group_by(days.c.customer_id)
 

@@ -39,7 +39,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from kizuna.analytics.base import purchases, resolve_currency
-from kizuna.analytics.sql import as_of_param, days_between, local_day
+from kizuna.analytics.sql import as_of_param, days_between, local_day, local_days_between
 from kizuna.errors import InvalidInput, Problem
 from kizuna.store.frames import read_frame
 from kizuna.store.tables import order_items
@@ -184,13 +184,6 @@ def materialized(query: sa.Select[Any], name: str, dialect: str) -> sa.CTE:
     """
     cte = query.cte(name)
     return cte.prefix_with("MATERIALIZED") if dialect == "postgresql" else cte
-
-
-def local_days_between(later: Any, earlier: Any, dialect: str) -> sa.ColumnElement[int]:
-    """Whole days between two local ``YYYY-MM-DD`` texts."""
-    if dialect == "sqlite":
-        return sa.cast(sa.func.julianday(later) - sa.func.julianday(earlier), sa.Integer)
-    return sa.cast(sa.cast(later, sa.Date) - sa.cast(earlier, sa.Date), sa.Integer)
 
 
 def month_number(month_text: Any) -> sa.ColumnElement[int]:

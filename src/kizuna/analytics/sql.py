@@ -18,7 +18,14 @@ import sqlalchemy as sa
 
 from kizuna.store.types import UTCDateTime
 
-__all__ = ["as_of_param", "days_between", "fixed_offset_minutes", "local_day", "local_month"]
+__all__ = [
+    "as_of_param",
+    "days_between",
+    "fixed_offset_minutes",
+    "local_day",
+    "local_days_between",
+    "local_month",
+]
 
 _DAY_SECONDS = 86_400.0
 
@@ -55,6 +62,13 @@ def _local_text(column: Any, time_zone: str) -> sa.ColumnElement[str]:
     if offset is not None:
         return sa.func.datetime(column, f"{offset:+d} minutes")
     return sa.func.kizuna_local(column, time_zone)
+
+
+def local_days_between(later: Any, earlier: Any, dialect: str) -> sa.ColumnElement[int]:
+    """Whole days between two local ``YYYY-MM-DD`` texts."""
+    if dialect == "sqlite":
+        return sa.cast(sa.func.julianday(later) - sa.func.julianday(earlier), sa.Integer)
+    return sa.cast(sa.cast(later, sa.Date) - sa.cast(earlier, sa.Date), sa.Integer)
 
 
 def local_day(column: Any, time_zone: str, dialect: str) -> sa.ColumnElement[str]:
