@@ -37,9 +37,13 @@ RowsOption = typer.Option(help="Rows to print")
 def _cell(column: str, value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
         return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, float):
         if column.endswith(("share", "rate")) or column in ("retention", "p_alive"):
             return f"{value:.1%}"
+        if abs(value) < 10:  # model parameters and small ratios keep four digits
+            return f"{value:.4g}"
         return f"{value:,.2f}" if abs(value) < 1000 else f"{value:,.0f}"
     if isinstance(value, int):
         return f"{value:,}"
