@@ -30,7 +30,6 @@ from sqlalchemy.sql.expression import UnaryExpression
 from kizuna.analytics.distribution import (
     check_currencies,
     currency_bounds,
-    fetch_frame,
     net_lines,
     purchase_window,
     read_checked,
@@ -46,6 +45,7 @@ from kizuna.analytics.rfm_rules import (
 )
 from kizuna.analytics.sql import as_of_param
 from kizuna.domain.regions import REGIONS, UNKNOWN_AREA, UNKNOWN_AREA_EN, find_prefecture
+from kizuna.store.frames import fetch_frame
 from kizuna.store.tables import customers
 from kizuna.store.workspaces import Workspace
 
