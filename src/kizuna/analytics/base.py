@@ -20,7 +20,9 @@ from kizuna.errors import InvalidInput, Problem
 from kizuna.store.tables import orders
 from kizuna.store.types import UTCDateTime
 
-__all__ = ["purchases", "resolve_currency"]
+__all__ = ["NO_VALUE", "purchases", "resolve_currency"]
+
+NO_VALUE = "(none)"  # a missing category, brand or taste, as analyses show it
 
 
 def purchases(

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from kizuna.analytics.base import resolve_currency
-from kizuna.analytics.repeat import (
+from kizuna.analytics.purchase_sequence import (
     acquired,
     check_window,
     month_number,

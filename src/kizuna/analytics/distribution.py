@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.engine import Connection
 
-from kizuna.analytics.base import purchases, resolve_currency
+from kizuna.analytics.base import NO_VALUE, purchases, resolve_currency
 from kizuna.errors import InvalidInput, Problem
 from kizuna.store.frames import read_frame
 from kizuna.store.tables import order_items
@@ -39,7 +39,6 @@ __all__ = [
     "ABC_COLUMNS",
     "ABC_SUMMARY_COLUMNS",
     "DECILE_COLUMNS",
-    "NO_VALUE",
     "PARETO_COLUMNS",
     "PARETO_SUMMARY_COLUMNS",
     "AbcThresholds",
@@ -58,7 +57,6 @@ __all__ = [
 ]
 
 Grain = Literal["customer", "sku", "category", "brand"]
-NO_VALUE = "(none)"
 _BOUNDS = ("currency_min", "currency_max")
 
 

@@ -39,7 +39,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from kizuna.analytics.base import purchases, resolve_currency
-from kizuna.analytics.repeat import check_window, shape
+from kizuna.analytics.purchase_sequence import check_window, shape
 from kizuna.analytics.sql import as_of_param, days_between
 from kizuna.store.frames import read_frame
 from kizuna.store.tables import events, subscriptions
