@@ -29,10 +29,15 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.engine import Connection
 
-from kizuna.analytics.base import NO_VALUE, purchases, resolve_currency
+from kizuna.analytics.base import (
+    CURRENCY_BOUNDS,
+    currency_bounds,
+    net_lines,
+    purchase_window,
+    read_checked,
+    rolled_up_bounds,
+)
 from kizuna.errors import InvalidInput, Problem
-from kizuna.store.frames import read_frame
-from kizuna.store.tables import order_items
 from kizuna.store.workspaces import Workspace
 
 __all__ = [
@@ -45,19 +50,12 @@ __all__ = [
     "Grain",
     "abc_classes",
     "abc_summary",
-    "check_currencies",
-    "currency_bounds",
     "deciles",
-    "net_lines",
     "pareto_curve",
     "pareto_summary",
-    "purchase_window",
-    "read_checked",
-    "rolled_up_bounds",
 ]
 
 Grain = Literal["customer", "sku", "category", "brand"]
-_BOUNDS = ("currency_min", "currency_max")
 
 
 class AbcThresholds(BaseModel):
@@ -72,114 +70,6 @@ class AbcThresholds(BaseModel):
         if self.b <= self.a:
             raise ValueError("b must be greater than a")
         return self
-
-
-def purchase_window(
-    workspace: Workspace,
-    *,
-    as_of: datetime,
-    since: datetime | None = None,
-    currency: str | None = None,
-) -> sa.Subquery:
-    """Net purchases in ``[since, as_of]`` (in ``currency`` when named), as a subquery.
-
-    Raises ``InvalidInput`` for a naive date or ``since`` after ``as_of``. Currencies
-    are checked after the query by :func:`read_checked`, so the orders are read once.
-    """
-    problems = [
-        Problem("naive_datetime", "give a time zone", name)
-        for name, value in (("as_of", as_of), ("since", since))
-        if value is not None and value.tzinfo is None
-    ]
-    if not problems and since is not None and since > as_of:
-        problems.append(Problem("empty_window", "since is after as_of", "since"))
-    if problems:
-        raise InvalidInput(problems)
-    code = currency.upper() if currency else None
-    return purchases(workspace.workspace_id, as_of, since=since, currency=code).subquery("p")
-
-
-def currency_bounds(column: sa.ColumnElement[str]) -> list[sa.Label[str]]:
-    """``currency_min`` and ``currency_max`` aggregates that :func:`read_checked` inspects."""
-    return [sa.func.min(column).label(_BOUNDS[0]), sa.func.max(column).label(_BOUNDS[1])]
-
-
-def rolled_up_bounds(rows: sa.Subquery | sa.CTE) -> list[sa.Label[str]]:
-    """Currency bounds of rows that already carry ``currency_min`` and ``currency_max``."""
-    return [
-        sa.func.min(rows.c.currency_min).label(_BOUNDS[0]),
-        sa.func.max(rows.c.currency_max).label(_BOUNDS[1]),
-    ]
-
-
-def check_currencies(
-    conn: Connection,
-    workspace: Workspace,
-    frame: pd.DataFrame,
-    *,
-    as_of: datetime,
-    currency: str | None,
-) -> pd.DataFrame:
-    """``frame`` without its currency bounds, nor rows whose bounds are NULL (no purchases).
-
-    Raises ``InvalidInput`` (``resolve_currency``'s message) when the rows mix
-    currencies and none was named, or a named currency has no purchases but others do.
-    """
-    low, high = frame[_BOUNDS[0]], frame[_BOUNDS[1]]
-    if low.isna().any():
-        frame = frame[low.notna()]
-        low, high = frame[_BOUNDS[0]], frame[_BOUNDS[1]]
-    if frame.empty and currency is not None:
-        resolve_currency(conn, workspace.workspace_id, as_of, currency)
-    elif currency is None and not frame.empty and low.min() != high.max():
-        resolve_currency(conn, workspace.workspace_id, as_of)  # raises: purchases mix currencies
-        raise InvalidInput(Problem("mixed_currencies", "choose one currency", "currency"))
-    return frame.drop(columns=list(_BOUNDS)).reset_index(drop=True)
-
-
-def read_checked(
-    conn: Connection,
-    workspace: Workspace,
-    query: sa.Executable,
-    *,
-    as_of: datetime,
-    currency: str | None,
-) -> pd.DataFrame:
-    """Run ``query`` (which selects currency bounds) and :func:`check_currencies` its rows."""
-    frame = read_frame(conn, query)
-    return check_currencies(conn, workspace, frame, as_of=as_of, currency=currency)
-
-
-def net_lines(window: sa.Subquery, workspace: Workspace) -> sa.Select[tuple[object, ...]]:
-    """The window's line items with ``units`` kept and ``revenue`` net of returns (> 0 only)."""
-    oi = order_items
-    units = oi.c.quantity - oi.c.returned_quantity
-    gross = oi.c.quantity * oi.c.unit_price - oi.c.discount
-    # nullif: a zero-quantity line yields NULL (and is dropped) instead of dividing by zero.
-    revenue = gross * units / sa.func.nullif(oi.c.quantity, 0)
-    return (
-        sa.select(
-            oi.c.customer_id,
-            oi.c.order_id,
-            oi.c.sku,
-            sa.func.coalesce(oi.c.category, NO_VALUE).label("category"),
-            sa.func.coalesce(oi.c.brand, NO_VALUE).label("brand"),
-            oi.c.is_sale,
-            window.c.currency,
-            units.label("units"),
-            revenue.label("revenue"),
-        )
-        # Matching customer ids too lets a join on customer use (workspace_id, customer_id).
-        .select_from(
-            oi.join(
-                window,
-                sa.and_(
-                    oi.c.order_id == window.c.order_id, oi.c.customer_id == window.c.customer_id
-                ),
-            )
-        )
-        .where(oi.c.workspace_id == workspace.workspace_id, units > 0, revenue > 0)
-    )
 
 
 def _member_revenue(window: sa.Subquery, workspace: Workspace, of: Grain) -> sa.Subquery:
@@ -207,8 +97,8 @@ def _ranked(window: sa.Subquery, workspace: Workspace, of: Grain) -> sa.Subquery
         sa.func.sum(m.c.revenue).over().label("total"),
         sa.func.sum(m.c.revenue).over(order_by=order, rows=(None, 0)).label("cumulative"),
         # Over all members, so any row (a Pareto point, a decile) shows every currency.
-        sa.func.min(m.c.currency_min).over().label(_BOUNDS[0]),
-        sa.func.max(m.c.currency_max).over().label(_BOUNDS[1]),
+        sa.func.min(m.c.currency_min).over().label(CURRENCY_BOUNDS[0]),
+        sa.func.max(m.c.currency_max).over().label(CURRENCY_BOUNDS[1]),
     ).subquery("ranked")
 
 

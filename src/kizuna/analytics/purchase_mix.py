@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.engine import Connection
 
-from kizuna.analytics.base import NO_VALUE
-from kizuna.analytics.distribution import (
+from kizuna.analytics.base import (
+    NO_VALUE,
     currency_bounds,
     net_lines,
     purchase_window,

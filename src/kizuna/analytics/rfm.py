@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.expression import UnaryExpression
 
-from kizuna.analytics.distribution import (
+from kizuna.analytics.base import (
     check_currencies,
     currency_bounds,
     net_lines,
