@@ -31,6 +31,7 @@ __all__ = [
     "CURRENCY_BOUNDS",
     "NO_VALUE",
     "check_currencies",
+    "check_window",
     "currency_bounds",
     "net_lines",
     "purchase_window",
@@ -109,6 +110,19 @@ def resolve_currency(
 CURRENCY_BOUNDS = ("currency_min", "currency_max")  # columns carrying a window's currencies
 
 
+def check_window(as_of: datetime, since: datetime | None) -> None:
+    """Raise ``InvalidInput`` for a naive ``as_of``/``since`` or ``since`` after ``as_of``."""
+    problems = [
+        Problem("naive_datetime", "give a time zone", name)
+        for name, value in (("as_of", as_of), ("since", since))
+        if value is not None and value.tzinfo is None
+    ]
+    if not problems and since is not None and since > as_of:
+        problems.append(Problem("empty_window", "since is after as_of", "since"))
+    if problems:
+        raise InvalidInput(problems)
+
+
 def purchase_window(
     workspace: Workspace,
     *,
@@ -121,15 +135,7 @@ def purchase_window(
     Raises ``InvalidInput`` for a naive date or ``since`` after ``as_of``. Currencies
     are checked after the query by :func:`read_checked`, so the orders are read once.
     """
-    problems = [
-        Problem("naive_datetime", "give a time zone", name)
-        for name, value in (("as_of", as_of), ("since", since))
-        if value is not None and value.tzinfo is None
-    ]
-    if not problems and since is not None and since > as_of:
-        problems.append(Problem("empty_window", "since is after as_of", "since"))
-    if problems:
-        raise InvalidInput(problems)
+    check_window(as_of, since)
     code = currency.upper() if currency else None
     return purchases(workspace.workspace_id, as_of, since=since, currency=code).subquery("p")
 

@@ -33,10 +33,9 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from kizuna.analytics.base import resolve_currency
+from kizuna.analytics.base import check_window, resolve_currency
 from kizuna.analytics.purchase_sequence import (
     acquired,
-    check_window,
     materialized,
     numbered_purchases,
     quartiles,

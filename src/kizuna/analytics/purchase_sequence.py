@@ -18,14 +18,12 @@ import sqlalchemy as sa
 
 from kizuna.analytics.base import purchases
 from kizuna.analytics.sql import as_of_param, days_between, local_day
-from kizuna.errors import InvalidInput, Problem
 from kizuna.store.tables import order_items
 from kizuna.store.types import UTCDateTime
 from kizuna.store.workspaces import Workspace
 
 __all__ = [
     "acquired",
-    "check_window",
     "materialized",
     "month_number",
     "numbered_purchases",
@@ -118,19 +116,6 @@ def acquired(
         age = days_between(as_of_param(as_of, "as_of_age"), numbered.c.first_at, dialect)
         conditions.append(age >= min_days)
     return conditions
-
-
-def check_window(as_of: datetime, since: datetime | None) -> None:
-    """Raise ``InvalidInput`` for a naive ``as_of``/``since`` or ``since`` after ``as_of``."""
-    problems = [
-        Problem("naive_datetime", "give a time zone", name)
-        for name, value in (("as_of", as_of), ("since", since))
-        if value is not None and value.tzinfo is None
-    ]
-    if not problems and since is not None and since > as_of:
-        problems.append(Problem("empty_window", "since is after as_of", "since"))
-    if problems:
-        raise InvalidInput(problems)
 
 
 def quartiles(source: sa.Subquery, value: str, groups: Sequence[str]) -> sa.Select[Any]:

@@ -37,10 +37,9 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from kizuna.analytics.base import NO_VALUE, resolve_currency
+from kizuna.analytics.base import NO_VALUE, check_window, resolve_currency
 from kizuna.analytics.purchase_sequence import (
     acquired,
-    check_window,
     numbered_purchases,
     quartiles,
     shape,

@@ -38,8 +38,8 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from kizuna.analytics.base import purchases, resolve_currency
-from kizuna.analytics.purchase_sequence import check_window, shape
+from kizuna.analytics.base import check_window, purchases, resolve_currency
+from kizuna.analytics.purchase_sequence import shape
 from kizuna.analytics.sql import as_of_param, days_between
 from kizuna.store.frames import read_frame
 from kizuna.store.tables import events, subscriptions
