@@ -24,7 +24,6 @@ from kizuna.analytics.sql import as_of_param
 from kizuna.errors import InvalidInput, Problem
 from kizuna.store.frames import read_frame
 from kizuna.store.tables import order_items, orders
-from kizuna.store.types import UTCDateTime
 from kizuna.store.workspaces import Workspace
 
 __all__ = [
@@ -69,7 +68,7 @@ def purchases(
         orders.c.total - orders.c.refunded > 0,
     )
     if since is not None:
-        query = query.where(orders.c.ordered_at >= sa.bindparam("since", since, type_=UTCDateTime))
+        query = query.where(orders.c.ordered_at >= as_of_param(since, "since"))
     if currency is not None:
         query = query.where(orders.c.currency == currency)
     return query

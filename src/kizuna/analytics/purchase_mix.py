@@ -43,6 +43,7 @@ __all__ = [
     "PbThresholds",
     "ctb_main",
     "ctb_mix",
+    "pb_customers",
     "price_behaviour",
     "price_behaviour_summary",
     "sale_share_distribution",
@@ -85,9 +86,10 @@ def _typed(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
     return frame[list(columns)].astype(columns).reset_index(drop=True)
 
 
-def _pb_customers(
+def pb_customers(
     window: sa.Subquery, workspace: Workspace, thresholds: PbThresholds
 ) -> sa.Subquery:
+    """Per customer of ``window``: units and revenue at full price and on sale, and the PB class."""
     lines = net_lines(window, workspace).subquery("lines")
     sale = lines.c.is_sale
     per = (
@@ -151,7 +153,7 @@ def price_behaviour(
     line when ``order_items.is_sale`` is set. Rows are in no particular order.
     """
     window = purchase_window(workspace, as_of=as_of, since=since, currency=currency)
-    pb = _pb_customers(window, workspace, thresholds or PbThresholds())
+    pb = pb_customers(window, workspace, thresholds or PbThresholds())
     frame = read_checked(conn, workspace, sa.select(pb), as_of=as_of, currency=currency)
     if frame.empty:
         return _empty(PB_COLUMNS)
@@ -181,7 +183,7 @@ def price_behaviour_summary(
     ``sale_amount_share`` (of the class's amount; 0 for an empty class).
     """
     window = purchase_window(workspace, as_of=as_of, since=since, currency=currency)
-    pb = _pb_customers(window, workspace, thresholds or PbThresholds())
+    pb = pb_customers(window, workspace, thresholds or PbThresholds())
     query = sa.select(
         pb.c.pb_class,
         sa.func.count().label("customers"),
@@ -226,7 +228,7 @@ def sale_share_distribution(
     if not 1 <= bins <= 100:
         raise InvalidInput(Problem("invalid_bins", "bins must be between 1 and 100", "bins"))
     window = purchase_window(workspace, as_of=as_of, since=since, currency=currency)
-    pb = _pb_customers(window, workspace, PbThresholds())
+    pb = pb_customers(window, workspace, PbThresholds())
     scaled = pb.c.sale_amount_share * bins
     # share * bins is non-negative: CAST truncates to the floor (PostgreSQL's CAST rounds).
     whole = sa.cast(scaled if conn.dialect.name == "sqlite" else sa.func.floor(scaled), sa.Integer)

@@ -31,8 +31,11 @@ _DAY_SECONDS = 86_400.0
 
 
 def as_of_param(value: datetime, name: str = "as_of") -> sa.BindParameter[datetime]:
-    """A timestamp bound with the store's UTC type (so SQLite compares text to text)."""
-    return sa.bindparam(name, value, type_=UTCDateTime)
+    """A timestamp bound with the store's UTC type (so SQLite compares text to text).
+
+    Unique, so one statement may hold several (a segment compares many windows).
+    """
+    return sa.bindparam(name, value, type_=UTCDateTime, unique=True)
 
 
 def days_between(later: Any, earlier: Any, dialect: str) -> sa.ColumnElement[float]:

@@ -31,7 +31,7 @@ from kizuna.demo.profiles import assign_ids, build_profiles
 from kizuna.errors import Conflict, NotFound
 from kizuna.security.pii import PiiCipher
 from kizuna.store import tables
-from kizuna.store.bulk import bulk_insert, encode_rows, insert_encoded
+from kizuna.store.bulk import bulk_insert, encode_rows, insert_encoded, refresh_statistics
 from kizuna.store.database import Database
 from kizuna.store.workspaces import Workspace, create_workspace, get_workspace
 
@@ -206,5 +206,6 @@ def generate_demo_data(
         if progress is not None:
             first = number * options.chunk_size
             progress(min(options.chunk_size, options.customers - first))
+    refresh_statistics(db.engine, [tables.metadata.tables[name] for name in TABLES])
     summary.seconds = time.perf_counter() - started
     return summary

@@ -20,6 +20,8 @@ __all__ = [
     "Prefecture",
     "Region",
     "find_prefecture",
+    "find_region",
+    "prefecture_names",
     "region_of",
 ]
 
@@ -118,3 +120,30 @@ def region_of(prefecture: str | None) -> Region | None:
     """The region (地方) a prefecture belongs to; ``None`` for a missing or unknown name."""
     found = find_prefecture(prefecture)
     return found.region if found else None
+
+
+# Everyday names of regions beyond the school scheme's own (関西 is 近畿 to most people).
+_REGION_ALIASES = {
+    "関西": "kinki", "kansai": "kinki", "九州": "kyushu_okinawa", "kyushu": "kyushu_okinawa",
+}  # fmt: skip
+
+
+def find_region(name: str | None) -> Region | None:
+    """The region named by ``name`` (key, Japanese or English name, 関西); ``None`` if unknown."""
+    if not name:
+        return None
+    wanted = _key(name)
+    wanted = _REGION_ALIASES.get(wanted, wanted)
+    for region in REGIONS:
+        names = (region.key, region.name_ja, region.name_en, region.name_en.split(" ")[0])
+        if wanted in {_key(n) for n in names}:
+            return region
+    return None
+
+
+def prefecture_names(prefecture: Prefecture) -> frozenset[str]:
+    """Every spelling of ``prefecture`` a profile may hold (東京都, 東京, Tokyo, Tokyo-to, 13)."""
+    return frozenset(name for name, p in _index().items() if p is prefecture) | {
+        prefecture.name_ja,
+        prefecture.name_en,
+    }

@@ -22,6 +22,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
+from kizuna.domain.buckets import sqlite_bucket
+
 __all__ = ["WRITE_OPTION", "json_dumps", "make_engine"]
 
 WRITE_OPTION = "kizuna_write"
@@ -74,6 +76,7 @@ def _sqlite_engine(url: str, echo: bool) -> Engine:
         # Let SQLAlchemy's begin event, not the driver, decide how transactions start.
         dbapi_connection.isolation_level = None
         dbapi_connection.create_function("kizuna_local", 2, _sqlite_local_time, deterministic=True)
+        dbapi_connection.create_function("kizuna_bucket", 3, sqlite_bucket, deterministic=True)
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")

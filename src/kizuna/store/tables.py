@@ -26,9 +26,14 @@ __all__ = [
     "events",
     "identities",
     "metadata",
+    "operation_log",
     "order_items",
     "orders",
     "products",
+    "segment_members",
+    "segment_queue",
+    "segment_signals",
+    "segments",
     "subscriptions",
     "suppressions",
     "workspaces",
@@ -321,4 +326,75 @@ customer_metrics = sa.Table(
     sa.Column("expected_next_order_at", UTCDateTime),
     sa.Column("computed_at", UTCDateTime, nullable=False),
     sa.Index(None, "workspace_id", "rfm_segment"),
+)
+
+segments = sa.Table(
+    "segments",
+    metadata,
+    _ws(),
+    sa.Column("segment_id", sa.Uuid, primary_key=True),
+    sa.Column("key", sa.String(64), nullable=False),  # the marketer's handle, unique per workspace
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("description", sa.Text),
+    sa.Column("rank", sa.Integer),  # the marketer's priority (4R: Rank); 1 comes first
+    sa.Column("definition", JSONDoc, nullable=False),  # the condition tree, as saved
+    sa.Column("depends_on", JSONDoc, nullable=False),  # what can change membership (causes)
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("refreshed_at", UTCDateTime),  # the last full evaluation of its membership
+    sa.Column("archived_at", UTCDateTime),
+    sa.UniqueConstraint("workspace_id", "key"),
+)
+
+segment_members = sa.Table(
+    "segment_members",
+    metadata,
+    _ws(),
+    sa.Column("segment_id", sa.Uuid, primary_key=True),
+    sa.Column("customer_id", sa.Uuid, primary_key=True),
+    sa.Column("entered_at", UTCDateTime, nullable=False),  # the latest entry
+    sa.Column("exited_at", UTCDateTime),  # NULL while a member
+    sa.Index(None, "workspace_id", "customer_id"),
+)
+
+segment_signals = sa.Table(
+    "segment_signals",
+    metadata,
+    _ws(),
+    # One change of one customer in one segment at one evaluation: entered or exited.
+    sa.Column("segment_id", sa.Uuid, primary_key=True),
+    sa.Column("customer_id", sa.Uuid, primary_key=True),
+    sa.Column("at", UTCDateTime, primary_key=True),
+    sa.Column("kind", sa.String(8), nullable=False),  # entered | exited
+    sa.CheckConstraint("kind in ('entered', 'exited')", name="kind"),
+    sa.Index(None, "workspace_id", "at"),
+)
+
+segment_queue = sa.Table(
+    "segment_queue",
+    metadata,
+    _ws(),
+    # Customers whose data changed since their segments were last evaluated, and why.
+    sa.Column("queued_id", sa.Uuid, primary_key=True),
+    sa.Column("customer_id", sa.Uuid, nullable=False),
+    sa.Column("causes", JSONDoc, nullable=False),  # e.g. ["event:Product Viewed", "orders"]
+    sa.Column("queued_at", UTCDateTime, nullable=False),
+)
+
+operation_log = sa.Table(
+    "operation_log",
+    metadata,
+    # IMPORTANT: append-only; each entry carries the hash of the one before it.
+    sa.Column("entry_id", sa.Uuid, primary_key=True),
+    sa.Column("workspace_id", sa.Uuid),  # NULL for operations on the installation itself
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),  # who: a user, token or OS account
+    sa.Column("origin", sa.String(200)),  # from where: an IP address, "cli", "python"
+    sa.Column("action", sa.String(64), nullable=False),  # e.g. segment.export
+    sa.Column("target", sa.String(200)),  # what: e.g. the segment key
+    sa.Column("details", JSONDoc, nullable=False),
+    sa.Column("prev_hash", sa.LargeBinary(32), nullable=False),
+    sa.Column("entry_hash", sa.LargeBinary(32), nullable=False),
+    sa.Index(None, "workspace_id", "at"),
 )

@@ -29,8 +29,10 @@ from kizuna.ingest.files._mapping import (
 )
 from kizuna.ingest.files._readers import Source, open_source
 from kizuna.ingest.files._writers import WRITERS
+from kizuna.store.bulk import refresh_statistics
 from kizuna.store.database import Database
 from kizuna.store.scope import Scope
+from kizuna.store.tables import metadata
 from kizuna.store.workspaces import Workspace
 
 __all__ = ["ImportSummary", "import_file"]
@@ -198,6 +200,7 @@ def import_file(
             rejects.close()
     finally:
         source.close()
+    refresh_statistics(db.engine, list(metadata.tables.values()))
     run.summary.seconds = time.perf_counter() - started
     run.summary.reject_path = rejects.path if run.summary.rows_rejected else None
     return run.summary

@@ -1,0 +1,14 @@
+SELECT customers.customer_id 
+FROM customers LEFT OUTER JOIN (SELECT p.customer_id AS customer_id, count(*) AS n, sum(p.amount) AS total 
+FROM (SELECT orders.customer_id AS customer_id, orders.order_id AS order_id, orders.ordered_at AS ordered_at, orders.channel AS channel, orders.currency AS currency, orders.discount AS discount, orders.coupon AS coupon, orders.total - orders.refunded AS amount 
+FROM orders 
+WHERE orders.workspace_id = %(workspace_id_1)s::UUID AND orders.status != %(status_1)s::VARCHAR AND orders.ordered_at <= %(as_of_1)s::TIMESTAMP WITH TIME ZONE AND orders.total - orders.refunded > %(param_1)s::INTEGER) AS p GROUP BY p.customer_id) AS orders_1 ON orders_1.customer_id = customers.customer_id 
+WHERE customers.workspace_id = %(workspace_id_2)s::UUID AND customers.merged_into IS NULL AND coalesce(orders_1.total / CAST(nullif(coalesce(orders_1.n, %(coalesce_1)s::INTEGER), %(nullif_1)s::INTEGER) AS NUMERIC) >= %(param_2)s, false)
+-- as_of_1 = datetime.datetime(2026, 11, 23, 3, 0, tzinfo=datetime.timezone.utc)
+-- coalesce_1 = 0
+-- nullif_1 = 0
+-- param_1 = 0
+-- param_2 = 5000.0
+-- status_1 = 'cancelled'
+-- workspace_id_1 = UUID('00000000-0000-7000-8000-000000000001')
+-- workspace_id_2 = UUID('00000000-0000-7000-8000-000000000001')
