@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +18,10 @@ from kizuna.analytics.metrics import refresh_customer_metrics
 from kizuna.demo import DemoOptions, generate_demo_data
 from kizuna.errors import InvalidInput
 from kizuna.segments.compiler import CompileContext, compile_counts, compile_segment
-from kizuna.segments.definition import Condition, parse_condition
+from kizuna.segments.definition import Condition, load_spec, parse_condition
 from kizuna.store.database import Database
+from kizuna.store.scope import Scope
+from kizuna.store.segments import save_segment
 from kizuna.store.tables import events, order_items
 from kizuna.store.workspaces import Workspace, get_workspace
 from tests.integration.segment_oracle import Oracle, Shop, load_shop
@@ -375,3 +378,16 @@ def test_compiling_bad_nodes_names_the_path(
         compile_segment(parse_condition(data), _context(db, workspace))
     problem = caught.value.problems[0]
     assert (problem.code, problem.field) == (code, path)
+
+
+def test_the_example_segments_save_and_count_on_the_demo_shop(
+    demo: tuple[Database, Workspace, Shop],
+) -> None:
+    db, workspace, shop = demo
+    examples = sorted((Path(__file__).parents[2] / "examples" / "segments").glob("*.yaml"))
+    assert len(examples) >= 3
+    with db.write() as conn:
+        scope = Scope(conn, db.cipher, workspace.workspace_id, db.clock.now())
+        for path in examples:
+            saved = save_segment(scope, load_spec(path.read_text(encoding="utf-8")), "test")
+            _check(db, workspace, shop, saved.condition.model_dump(mode="json"))
