@@ -17,7 +17,7 @@ from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -35,10 +35,30 @@ from kizuna.analytics.metrics import MetricsRefresh, metrics_query, refresh_cust
 from kizuna.bootstrap import open_database
 from kizuna.config import load_settings
 from kizuna.domain.normalize import parse_datetime
+from kizuna.errors import InvalidInput, Problem
 from kizuna.profiles import customer_profile, customer_timeline, profile_view
+from kizuna.segments.definition import (
+    Condition,
+    SegmentSpec,
+    load_spec,
+    parse_condition,
+    parse_spec,
+)
+from kizuna.segments.export import MEMBER_COLUMNS, open_export, preview_segment
+from kizuna.segments.report import (
+    FourRReport,
+    ReportOptions,
+    SegmentCounts,
+    count_draft,
+    count_segment,
+    segment_report,
+    workspace_scope,
+)
 from kizuna.store.customers import PII_TRAITS
 from kizuna.store.database import Database
 from kizuna.store.frames import read_frame
+from kizuna.store.operation_log import Actor
+from kizuna.store.segments import SavedSegment, list_segments, save_segment
 from kizuna.store.tables import customers, events, order_items, orders, products
 from kizuna.store.workspaces import Workspace, get_workspace
 
@@ -245,3 +265,85 @@ class Kizuna:
             metrics_query(self.workspace), ("as_of", "expected_next_order_at", "computed_at")
         )
         return frame.drop(columns=["workspace_id"])
+
+    # --- segments -------------------------------------------------------------------
+
+    def segments(self) -> pd.DataFrame:
+        """Saved segments by rank: key, name, rank, description, what changes them, times."""
+        with workspace_scope(self.db, self.workspace.slug) as scope:
+            saved = list_segments(scope)
+        columns = ["key", "name", "rank", "description", "depends_on", "created_by",
+                   "created_at", "updated_at", "refreshed_at"]  # fmt: skip
+        frame = pd.DataFrame(
+            [[getattr(s, c) for c in columns] for s in saved], columns=columns
+        ).astype({"rank": "Int64"})
+        frame["depends_on"] = frame["depends_on"].map(sorted)
+        for column in ("created_at", "updated_at", "refreshed_at"):
+            frame[column] = pd.to_datetime(frame[column], utc=True).dt.tz_convert(self._zone)
+        return frame
+
+    def save_segment(self, spec: SegmentSpec | dict[str, Any] | str | Path) -> SavedSegment:
+        """Save a segment from a spec, a dict, or a .yaml/.json file (replacing its key)."""
+        if isinstance(spec, str | Path):
+            path = Path(spec)
+            fmt: Literal["yaml", "json"] = "json" if path.suffix.lower() == ".json" else "yaml"
+            try:
+                text = path.read_text(encoding="utf-8-sig")
+            except OSError as exc:
+                problem = Problem("unreadable_file", f"{path}: {exc.strerror}", "spec")
+                raise InvalidInput(problem) from None
+            spec = load_spec(text, fmt)
+        elif isinstance(spec, dict):
+            spec = parse_spec(spec)
+        with workspace_scope(self.db, self.workspace.slug, write=True) as scope:
+            return save_segment(scope, spec, Actor.os_user("python").name)
+
+    def count(self, segment: str | Condition | SegmentSpec | dict[str, Any]) -> SegmentCounts:
+        """Members of a saved segment (by key) or of an unsaved condition or spec, with reach.
+
+        ``.customers`` is the total; ``.frame()`` the counts per channel.
+        """
+        if isinstance(segment, str):
+            return count_segment(self.db, self.workspace.slug, segment)
+        if isinstance(segment, SegmentSpec):
+            segment = segment.condition
+        condition = parse_condition(segment) if isinstance(segment, dict) else segment
+        return count_draft(self.db, self.workspace.slug, condition)
+
+    def segment_report(
+        self, key: str, *, baseline: float = 0.02, control_share: float = 0.1,
+        lift: float = 0.2, revenue_days: int = 365, currency: str | None = None,
+    ) -> FourRReport:  # fmt: skip
+        """The 4R report (``.frame()`` for Realistic/Response/Rank, ``.reach_frame()``)."""
+        options = ReportOptions(baseline, control_share, lift, revenue_days, currency)
+        return segment_report(self.db, self.workspace.slug, key, options)
+
+    def preview(self, key: str, n: int = 20, *, reveal: bool = False) -> pd.DataFrame:
+        """``n`` random members; personal data masked unless ``reveal`` (which is logged)."""
+        sample = preview_segment(self.db, self.workspace.slug, key, limit=n, reveal=reveal,
+                                 actor=Actor.os_user("python"))  # fmt: skip
+        return sample.frame()
+
+    def members(self, key: str, *, reveal: bool = False) -> pd.DataFrame:
+        """Every member as a DataFrame (masked unless ``reveal``); logged as an export."""
+        with open_export(self.db, self.workspace.slug, key, format="dataframe", reveal=reveal,
+                         actor=Actor.os_user("python")) as export:  # fmt: skip
+            frames = list(export.frames())
+        if not frames:
+            return pd.DataFrame(columns=list(MEMBER_COLUMNS))
+        return pd.concat(frames, ignore_index=True)
+
+    def export_segment(
+        self, key: str, path: str | Path, *, format: str | None = None, reveal: bool = False
+    ) -> int:
+        """Stream the members to a CSV or Parquet file (by suffix); returns the row count."""
+        path = Path(path)
+        fmt = format or ("parquet" if path.suffix.lower() == ".parquet" else "csv")
+        if fmt == "dataframe":
+            raise InvalidInput(Problem("unknown_format", "use csv or parquet", "format"))
+        export = open_export(self.db, self.workspace.slug, key, format=fmt, reveal=reveal,
+                             actor=Actor.os_user("python"))  # fmt: skip
+        with export, path.open("wb") as handle:
+            for chunk in export.stream():
+                handle.write(chunk)
+        return export.rows

@@ -102,8 +102,8 @@ def test_unknown_names_are_rejected_and_nothing_is_saved(scope_factory: Any) -> 
                 "alice",
             )
         assert [(p.code, p.field) for p in caught.value.problems] == [
-            ("unknown_event", "conditions[1].name"),
-            ("unknown_trait", "conditions[2].trait"),
+            ("unknown_event", "condition.conditions[1].name"),
+            ("unknown_trait", "condition.conditions[2].trait"),
         ]
         assert list_segments(scope) == []
         assert load_vocabulary(scope).attributes == {"skin_type"}

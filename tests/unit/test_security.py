@@ -65,3 +65,15 @@ def test_masks_match_what_the_brief_shows():
     assert mask_email("taro@example.com") == "t***@example.com"
     assert mask_phone("+819012345678") == "090-****-5678"
     assert mask_name("山田 太郎") == "山田 *"
+
+
+def test_the_mobile_fast_path_masks_as_the_full_parse_does():
+    import phonenumbers
+
+    for stored in ("+819012345678", "+818055501234", "+817000009999"):
+        national = phonenumbers.format_number(
+            phonenumbers.parse(stored), phonenumbers.PhoneNumberFormat.NATIONAL
+        )
+        head, _, tail = national.split("-")
+        assert mask_phone(stored) == f"{head}-****-{tail}"
+    assert mask_phone("+81312345678") == "03-****-5678"  # landlines still take the full parse

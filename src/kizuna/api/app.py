@@ -7,7 +7,7 @@ import secrets
 from fastapi import FastAPI
 
 from kizuna import __version__
-from kizuna.api import analytics, customers, ingest
+from kizuna.api import analytics, customers, ingest, segments
 from kizuna.api.errors import install_error_handlers
 from kizuna.store.database import Database
 
@@ -31,4 +31,5 @@ def build_app(db: Database, api_token: str | None = None) -> FastAPI:
     app.include_router(ingest.router)
     app.include_router(customers.router)
     app.include_router(analytics.router)
+    app.include_router(segments.router)
     return app

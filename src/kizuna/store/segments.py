@@ -30,6 +30,7 @@ from kizuna.store.workspaces import get_workspace
 __all__ = [
     "SavedSegment",
     "archive_segment",
+    "check_condition_in",
     "check_spec",
     "compile_context",
     "get_segment",
@@ -156,15 +157,38 @@ def load_vocabulary(scope: Scope, *, fresh: bool = False) -> Vocabulary:
     return Vocabulary(cached[1], cached[2], segment_conditions(scope))
 
 
-def check_spec(scope: Scope, spec: SegmentSpec) -> None:
-    """Raise ``InvalidInput`` (every problem, with the node paths) unless ``spec`` can be saved."""
-    vocab = load_vocabulary(scope)
+def check_condition_in(
+    scope: Scope, condition: Condition, *, key: str | None = None
+) -> CompileContext:
+    """Check ``condition`` (saved under ``key``) against the workspace; its compile context.
+
+    Raises ``InvalidInput`` with every problem and its node path (from the tree's root).
+    """
     ctx = compile_context(scope)
     try:
-        check_condition(spec.condition, vocab, ctx, key=spec.key)
-    except InvalidInput:
-        vocab = load_vocabulary(scope, fresh=True)  # a name may have arrived within the minute
-        check_condition(spec.condition, vocab, ctx, key=spec.key)
+        check_condition(condition, load_vocabulary(scope), ctx, key=key)
+    except InvalidInput:  # a name may have arrived within the vocabulary's cache minute
+        check_condition(condition, load_vocabulary(scope, fresh=True), ctx, key=key)
+    return ctx
+
+
+def check_spec(scope: Scope, spec: SegmentSpec) -> None:
+    """Raise ``InvalidInput`` unless ``spec`` can be saved; paths name the spec's fields.
+
+    A spec holds its tree under ``condition``, so a node's path reads
+    ``condition.conditions[1].within`` — where a marketer's file or request has it.
+    """
+    try:
+        check_condition_in(scope, spec.condition, key=spec.key)
+    except InvalidInput as exc:
+        raise InvalidInput(
+            [
+                Problem(
+                    p.code, p.message, f"condition.{p.field}" if p.field else "condition", p.line
+                )
+                for p in exc.problems
+            ]
+        ) from None
 
 
 def save_segment(scope: Scope, spec: SegmentSpec, actor: str) -> SavedSegment:
