@@ -5,7 +5,9 @@ the generated encryption key; ``KIZUNA_DATABASE_URL`` points at PostgreSQL in
 production; ``KIZUNA_SECRET_KEY`` supplies the PII key instead of the key file;
 ``KIZUNA_API_TOKEN`` the operator's API token instead of ``api.token``;
 ``KIZUNA_METRICS_REFRESH_HOURS`` (default 24, 0 = only on demand) how often
-stored customer metrics (RFM, CLV) are recomputed.
+stored customer metrics (RFM, CLV) are recomputed; ``KIZUNA_SEGMENT_REFRESH_MINUTES``
+(default 15, 0 = never by time) how often segments whose definitions read the clock
+("no order in 90 days") are re-evaluated in full.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     metrics_refresh_hours: float = 24.0  # 0: stored customer metrics refresh only on demand
+    segment_refresh_minutes: float = 15.0  # 0: segments reading the clock refresh only on demand
 
     @property
     def is_sqlite(self) -> bool:
@@ -58,6 +61,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         host=env.get("KIZUNA_HOST", "127.0.0.1"),
         port=_number(env, "KIZUNA_PORT", int, "8000"),
         metrics_refresh_hours=_number(env, "KIZUNA_METRICS_REFRESH_HOURS", float, "24"),
+        segment_refresh_minutes=_number(env, "KIZUNA_SEGMENT_REFRESH_MINUTES", float, "15"),
     )
 
 

@@ -1,4 +1,4 @@
-"""Background work of a Kizuna process: for now, refreshing stored customer metrics.
+"""Background work of a Kizuna process: stored customer metrics and segment membership.
 
 ``kizuna serve`` runs :class:`MetricsRefresher` in a daemon thread (embedded
 deployment); ``kizuna worker`` runs it in the foreground (production, next to the
@@ -6,6 +6,13 @@ API processes; ``--once`` suits cron). A workspace is due when it has orders and
 metrics are older than ``KIZUNA_METRICS_REFRESH_HOURS`` (or were never computed).
 A workspace whose refresh failed or wrote nothing is not retried until the next
 interval, so a broken shop cannot keep the worker busy.
+
+:class:`SegmentRefresher` keeps segment membership current: one loop drains the
+change queue ingest writes (every ``drain_seconds``, at once again while a full batch
+came back), another runs the due full refreshes (new or edited segments, those reading
+the clock every ``KIZUNA_SEGMENT_REFRESH_MINUTES``, those reading metrics after a
+metrics refresh). ``kizuna serve`` runs both in daemon threads, ``kizuna worker``
+beside the metrics loop; on PostgreSQL any number of workers share the queue.
 """
 
 from __future__ import annotations
@@ -18,11 +25,17 @@ import sqlalchemy as sa
 
 from kizuna.analytics.metrics import MetricsRefresh, refresh_customer_metrics
 from kizuna.errors import KizunaError
+from kizuna.segments.membership import DRAIN_LIMIT, SegmentRefresh, drain_queue, refresh_due
 from kizuna.store.database import Database
 from kizuna.store.tables import customer_metrics, orders, workspaces
 from kizuna.store.workspaces import Workspace, get_workspace
 
-__all__ = ["MetricsRefresher", "start_background_refresh"]
+__all__ = [
+    "MetricsRefresher",
+    "SegmentRefresher",
+    "start_background_refresh",
+    "start_segment_refresh",
+]
 
 log = logging.getLogger(__name__)
 
@@ -91,4 +104,80 @@ def start_background_refresh(db: Database, hours: float) -> threading.Event | No
     thread = threading.Thread(target=refresher.run_until, args=(stop,), daemon=True,
                               name="kizuna-metrics")  # fmt: skip
     thread.start()
+    return stop
+
+
+class SegmentRefresher:
+    """Drains the segment change queue and runs the due full refreshes of segments."""
+
+    def __init__(
+        self,
+        db: Database,
+        refresh_every: timedelta | None,
+        *,
+        drain_seconds: float = 0.2,
+        check_seconds: float = 5.0,
+        drain_limit: int = DRAIN_LIMIT,
+    ) -> None:
+        self._db = db
+        self._every = refresh_every
+        self._drain_seconds = drain_seconds
+        self._check_seconds = check_seconds
+        self._limit = drain_limit
+
+    def drain(self) -> int:
+        """Drain the queue until it is empty; returns how many changes were processed."""
+        total = 0
+        while True:
+            done = drain_queue(self._db, self._limit)
+            total += done
+            if done < self._limit:
+                return total
+
+    def refresh(self) -> list[SegmentRefresh]:
+        """Run the full refreshes that are due now."""
+        return refresh_due(self._db, self._every)
+
+    def run_once(self) -> tuple[int, list[SegmentRefresh]]:
+        """Drain the queue, then refresh what is due (for ``kizuna worker --once``)."""
+        drained = self.drain()
+        return drained, self.refresh()
+
+    def drain_until(self, stop: threading.Event) -> None:
+        """Drain every ``drain_seconds`` until ``stop`` is set."""
+        while not stop.is_set():
+            busy = False
+            try:
+                busy = drain_queue(self._db, self._limit) == self._limit
+            except Exception:  # the loop outlives a database hiccup; the log says what
+                log.exception("segment queue drain failed; retrying")
+            if not busy:
+                stop.wait(self._drain_seconds)
+
+    def refresh_until(self, stop: threading.Event) -> None:
+        """Run due full refreshes every ``check_seconds`` until ``stop`` is set."""
+        while not stop.is_set():
+            try:
+                for done in self.refresh():
+                    log.info("segment %s/%s refreshed: +%d -%d in %.2f s", done.workspace,
+                             done.key, done.entered, done.exited, done.seconds)  # fmt: skip
+            except Exception:  # one failing refresh must not stop the schedule
+                log.exception("segment refresh failed; retrying")
+            stop.wait(self._check_seconds)
+
+
+def start_segment_refresh(
+    db: Database, minutes: float, drain_seconds: float = 0.2
+) -> threading.Event:
+    """Start the queue drain and the scheduled refresh in daemon threads; set to stop.
+
+    ``minutes`` is the interval of segments that read the clock (0: never by time).
+    """
+    stop = threading.Event()
+    every = timedelta(minutes=minutes) if minutes > 0 else None
+    refresher = SegmentRefresher(db, every, drain_seconds=drain_seconds)
+    for name, loop in (("drain", refresher.drain_until), ("refresh", refresher.refresh_until)):
+        thread = threading.Thread(target=loop, args=(stop,), daemon=True,
+                                  name=f"kizuna-segments-{name}")  # fmt: skip
+        thread.start()
     return stop

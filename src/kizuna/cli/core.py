@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated
 
 import sqlalchemy as sa
@@ -16,7 +15,8 @@ from kizuna.errors import NotFound
 from kizuna.profiles import customer_profile, customer_timeline, profile_view
 from kizuna.security.tokens import load_or_create_api_token
 from kizuna.store import workspaces as ws_store
-from kizuna.worker import start_background_refresh
+from kizuna.store.database import Database
+from kizuna.worker import start_background_refresh, start_segment_refresh
 
 __all__ = ["ensure_workspace_pair", "register"]
 
@@ -93,9 +93,11 @@ def serve(
     console.print(f"Read API token: {settings.home / 'api.token'}")
     with db:
         stop = start_background_refresh(db, settings.metrics_refresh_hours)
+        segments_stop = start_segment_refresh(db, settings.segment_refresh_minutes)
         try:
             uvicorn.run(build_app(db, token), host=host, port=port, log_level="info")
         finally:
+            segments_stop.set()
             if stop is not None:
                 stop.set()
 
@@ -105,8 +107,11 @@ def worker(
         bool, typer.Option(help="Refresh what is due once, then exit (for cron)")
     ] = False,
     poll: Annotated[float, typer.Option(help="Seconds between checks")] = 60.0,
+    drain: Annotated[
+        float, typer.Option(help="Seconds between drains of the segment change queue")
+    ] = 0.2,
 ) -> None:
-    """Run the background work (stored metrics refresh) in the foreground."""
+    """Run the background work (metrics refresh, segment membership) in the foreground."""
     from datetime import timedelta
 
     from kizuna.worker import MetricsRefresher
@@ -119,13 +124,29 @@ def worker(
             for slug, done in refresher.run_once().items():
                 text = done if isinstance(done, str) else f"{done.customers:,} customers"
                 console.print(f"{slug}: {text}")
+            _segments_once(db, settings.segment_refresh_minutes)
             return
-        console.print(f"Refreshing customer metrics every {hours:g} h (Ctrl-C stops)")
-        stop = threading.Event()
+        minutes = settings.segment_refresh_minutes
+        console.print(f"Refreshing customer metrics every {hours:g} h, segments reading the "
+                      f"clock every {minutes:g} min (Ctrl-C stops)")  # fmt: skip
+        stop = start_segment_refresh(db, minutes, drain)
         try:
             refresher.run_until(stop, poll)
         except KeyboardInterrupt:
             stop.set()
+
+
+def _segments_once(db: Database, minutes: float) -> None:
+    """Drain the segment queue and run the due segment refreshes once, saying what changed."""
+    from datetime import timedelta
+
+    from kizuna.worker import SegmentRefresher
+
+    every = timedelta(minutes=minutes) if minutes > 0 else None
+    drained, refreshed = SegmentRefresher(db, every).run_once()
+    console.print(f"segment queue: {drained:,} changes")
+    for done in refreshed:
+        console.print(f"{done.workspace}/{done.key}: +{done.entered:,} -{done.exited:,}")
 
 
 def _prepare_demo(customers: int) -> None:

@@ -42,10 +42,12 @@ from sqlalchemy.engine import Connection
 from kizuna.domain.records import CustomerTraits
 from kizuna.ingest.ecommerce import apply_commerce
 from kizuna.ingest.segment import Message, strip_personal
+from kizuna.segments.membership import message_causes
 from kizuna.store.customers import trait_values
 from kizuna.store.database import Database
 from kizuna.store.identity import ConcurrentChangeError, IdentityResolver
 from kizuna.store.scope import Scope
+from kizuna.store.segment_membership import enqueue_changes
 from kizuna.store.tables import customers, events
 from kizuna.store.types import new_id
 from kizuna.store.upsert import insert_ignoring
@@ -175,6 +177,7 @@ def _store(scope: Scope, messages: Sequence[Message]) -> set[str]:
     inserted = set(insert_ignoring(scope.conn, events, rows, keys, returning=events.c.message_id))
     applied = [(m, o) for m, o in zip(fresh, owners, strict=True) if m.message_id in inserted]
     _apply_side_effects(scope, resolver, applied)
+    enqueue_changes(scope, message_causes(applied))  # segments re-evaluate these customers
     resolver.flush()
     return inserted
 

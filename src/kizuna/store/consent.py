@@ -13,6 +13,7 @@ from kizuna.domain.records import Channel, ConsentRecord, SuppressionRecord
 from kizuna.security.pii import PiiCipher
 from kizuna.store.identity import IdentityResolver
 from kizuna.store.scope import Scope
+from kizuna.store.segment_membership import address_owners, enqueue_changes
 from kizuna.store.tables import consent_events, consents, suppressions
 from kizuna.store.upsert import insert_ignoring, upsert
 
@@ -84,6 +85,7 @@ def record_consents(
         consent_events.c.consent_event_id,
     )
     _keep_latest(scope, list(latest.values()))
+    enqueue_changes(scope, {customer_id: ("consent",) for customer_id, _ in latest})
     return len(written)
 
 
@@ -131,3 +133,9 @@ def suppress(
         ["workspace_id", "channel", "address_hash"],
         keep=["created_at"],
     )
+    owners = address_owners(
+        scope, [address_hash(scope.cipher, r.channel, r.address) for r in records]
+    )
+    if customer_id is not None:
+        owners.add(customer_id)
+    enqueue_changes(scope, dict.fromkeys(owners, ("consent",)))

@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from kizuna.domain.records import Identifiers
 from kizuna.store.merge import merge_customers
 from kizuna.store.scope import Scope
+from kizuna.store.segment_membership import CUSTOMER_CHANGED, enqueue_changes
 from kizuna.store.tables import customers, identities
 from kizuna.store.types import new_id
 
@@ -211,6 +212,8 @@ class IdentityResolver:
             conn.execute(
                 customers.insert(), [self._new_customers[c] for c in sorted(self._new_customers)]
             )
+            # A new record can enter segments no event names ("never ordered").
+            enqueue_changes(self._scope, dict.fromkeys(self._new_customers, (CUSTOMER_CHANGED,)))
             self._new_customers.clear()
         if self._new_identities:
             self._new_identities.sort(key=lambda r: (r["kind"], r["value_hash"]))

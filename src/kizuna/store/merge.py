@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from kizuna.store.scope import Scope
+from kizuna.store.segment_membership import CUSTOMER_CHANGED, enqueue_changes
 from kizuna.store.tables import (
     carts,
     consent_events,
@@ -105,6 +106,7 @@ def merge_customers(
             merged_at=scope.now,
         )
     )
+    enqueue_changes(scope, dict.fromkeys((loser, winner), (CUSTOMER_CHANGED,)))
     return moved
 
 

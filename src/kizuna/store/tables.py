@@ -380,6 +380,7 @@ segment_queue = sa.Table(
     sa.Column("customer_id", sa.Uuid, nullable=False),
     sa.Column("causes", JSONDoc, nullable=False),  # e.g. ["event:Product Viewed", "orders"]
     sa.Column("queued_at", UTCDateTime, nullable=False),
+    sa.Index(None, "queued_id"),  # drains take the oldest rows across workspaces
 )
 
 operation_log = sa.Table(

@@ -12,6 +12,7 @@ from kizuna.store.consent import record_consents
 from kizuna.store.customers import apply_traits_many
 from kizuna.store.identity import IdentityResolver
 from kizuna.store.scope import Scope
+from kizuna.store.segment_membership import enqueue_changes
 from kizuna.store.tables import events
 from kizuna.store.upsert import insert_ignoring
 
@@ -26,10 +27,12 @@ def _customers(scope: Scope, records: Sequence[CustomerRow]) -> None:
     owners = [resolver.resolve(r.ids, r.at or scope.now) for r in records]
     resolver.flush()
     apply_traits_many(scope, [(cid, r.traits) for cid, r in zip(owners, records, strict=True)])
+    enqueue_changes(scope, dict.fromkeys(owners, ("traits",)))
 
 
 def _orders(scope: Scope, records: Sequence[Any]) -> None:
-    upsert_orders(scope, IdentityResolver(scope), records)
+    owners = upsert_orders(scope, IdentityResolver(scope), records)
+    enqueue_changes(scope, dict.fromkeys(owners, ("orders",)))
 
 
 def _products(scope: Scope, records: Sequence[Any]) -> None:
@@ -44,18 +47,22 @@ def _events(scope: Scope, records: Sequence[EventRow]) -> None:
     resolver = IdentityResolver(scope)
     resolver.prefetch(r.ids for r in records)
     rows = []
+    changes: dict[uuid.UUID, set[str]] = {}
     for r in records:
+        owner = resolver.resolve(r.ids, r.occurred_at)
         rows.append({
-            "workspace_id": scope.workspace_id,
-            "customer_id": resolver.resolve(r.ids, r.occurred_at),
+            "workspace_id": scope.workspace_id, "customer_id": owner,
             "event_id": uuid.uuid5(_EVENT_NS, r.message_id), "message_id": r.message_id,
             "type": r.type, "name": r.name, "properties": r.properties,
             "context": {"library": {"name": "kizuna-import"}},
             "anonymous_id": r.ids.anonymous_id, "user_id": r.ids.user_id,
             "occurred_at": r.occurred_at, "received_at": scope.now,
         })  # fmt: skip
+        if r.name:
+            changes.setdefault(owner, set()).add(f"event:{r.name}")
     resolver.flush()
     insert_ignoring(scope.conn, events, rows, ["workspace_id", "message_id"])
+    enqueue_changes(scope, changes)
 
 
 WRITERS: dict[str, Callable[[Scope, Sequence[Any]], None]] = {

@@ -72,6 +72,8 @@ def upgrade() -> None:
         sa.Column("queued_at", kizuna.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("workspace_id", "queued_id", name=op.f("pk_segment_queue")),
     )
+    with op.batch_alter_table("segment_queue", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_segment_queue_queued_id"), ["queued_id"], unique=False)
     op.create_table(
         "segment_signals",
         sa.Column("workspace_id", sa.Uuid(), nullable=False),
@@ -123,6 +125,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_segment_signals_workspace_id_at"))
 
     op.drop_table("segment_signals")
+    with op.batch_alter_table("segment_queue", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_segment_queue_queued_id"))
+
     op.drop_table("segment_queue")
     with op.batch_alter_table("segment_members", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_segment_members_workspace_id_customer_id"))
