@@ -87,9 +87,8 @@ class Builder:
 
     def join(self, query: sa.Select[Any], prefix: str) -> sa.Subquery:
         """Join ``query`` (with a ``customer_id`` column) once; returns its subquery."""
-        signature = str(query.compile(compile_kwargs={"literal_binds": False})) + repr(
-            query.compile().params
-        )
+        compiled = query.compile()  # once: the SQL and its values name the subquery
+        signature = f"{compiled}|{sorted(compiled.params.items(), key=lambda kv: kv[0])!r}"
         known = self._seen.get(signature)
         if known is not None:
             return known
