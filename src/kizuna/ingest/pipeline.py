@@ -39,10 +39,11 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from kizuna.domain.records import CustomerTraits
-from kizuna.ingest.ecommerce import apply_commerce
+from kizuna.domain.records import CustomerTraits, ProductRecord
+from kizuna.ingest.ecommerce import CommerceAction, apply_commerce
 from kizuna.ingest.segment import Message, strip_personal
 from kizuna.segments.membership import message_causes
+from kizuna.store.commerce import upsert_products
 from kizuna.store.customers import trait_values
 from kizuna.store.database import Database
 from kizuna.store.identity import ConcurrentChangeError, IdentityResolver
@@ -247,11 +248,18 @@ def _apply_side_effects(
     scope: Scope, resolver: IdentityResolver, applied: list[tuple[Message, uuid.UUID]]
 ) -> None:
     profiles: dict[uuid.UUID, dict[str, Any]] = {}
+    viewed: list[ProductRecord] = []  # catalogue entries from Product Viewed: one upsert
     for m, owner in applied:
         if m.traits is not None:
             _merge_traits(profiles.setdefault(owner, {"attributes": {}}), m.traits)
-        if m.commerce is not None:
-            apply_commerce(scope, resolver, owner, m.commerce, m.occurred_at)
+        action = m.commerce
+        product = action.product if action is not None else None
+        if product is not None and action == CommerceAction(product=product):
+            viewed.append(product)
+        elif action is not None:
+            apply_commerce(scope, resolver, owner, action, m.occurred_at)
+    if viewed:
+        upsert_products(scope, viewed)
     _write_profiles(scope, {o: CustomerTraits.model_construct(**v) for o, v in profiles.items()})
 
 

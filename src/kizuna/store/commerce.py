@@ -149,7 +149,8 @@ def upsert_products(scope: Scope, records: Sequence[ProductRecord]) -> None:
         }
         for r in records
     }
-    upsert(scope.conn, products, list(rows.values()), ["workspace_id", "sku"])
+    # Key order, so concurrent batches lock the same rows in the same order (no deadlock).
+    upsert(scope.conn, products, [rows[sku] for sku in sorted(rows)], ["workspace_id", "sku"])
 
 
 def upsert_subscriptions(
