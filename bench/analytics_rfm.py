@@ -23,11 +23,8 @@ Prints the times, the ratios to DuckDB and whether the segment counts agree.
 from __future__ import annotations
 
 import argparse
-import io
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,22 +33,26 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from _shop import (
+    NOW,
+    US_PER_DAY,
+    YEARS,
+    analyze,
+    best,
+    load_table,
+    micros,
+    open_store,
+    timestamps,
+    uuid4_hexes,
+    ws_value,
+)
 from kizuna.analytics.distribution import purchase_window
 from kizuna.analytics.rfm import rfm, scored_customers
 from kizuna.analytics.rfm_rules import DEFAULT_SEGMENT_RULES, StateRules
-from kizuna.errors import NotFound
-from kizuna.store.engine import make_engine
-from kizuna.store.migrate import upgrade
-from kizuna.store.workspaces import Workspace, create_workspace, get_workspace
+from kizuna.store.tables import orders
+from kizuna.store.workspaces import Workspace
 
-NOW = datetime(2026, 4, 1, 3, 0, tzinfo=UTC)
-YEARS = 3
-CHUNK = 1_000_000
 CACHE = Path("/tmp/kizuna-bench-rfm")
-_US_PER_DAY = 86_400_000_000
-_COLUMNS = ("workspace_id", "order_id", "customer_id", "ordered_at", "channel", "status",
-            "currency", "subtotal", "discount", "shipping", "tax", "total", "refunded",
-            "updated_at")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -71,126 +72,52 @@ class Shop:
 def generate(customers: int, per_customer: int, seed: int) -> Shop:
     """Orders drawn with NumPy only: gamma-weighted buyers, uniform dates, lognormal totals."""
     rng = np.random.default_rng(seed)
-    raw = np.frombuffer(rng.bytes(16 * customers), dtype=np.uint8).reshape(customers, 16).copy()
-    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # a valid version-4 UUID
-    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
-    hexes = np.frombuffer(raw.tobytes().hex().encode(), dtype="S32").astype(str)
+    hexes = uuid4_hexes(rng, customers)
     n = customers * per_customer
     weights = np.cumsum(rng.gamma(0.6, size=customers))
     customer = np.searchsorted(weights, rng.random(n) * weights[-1])
-    end = int(NOW.timestamp() * 1_000_000)
-    ordered_at = rng.integers(end - YEARS * 365 * _US_PER_DAY, end, n)
+    end = micros(NOW)
+    ordered_at = rng.integers(end - YEARS * 365 * US_PER_DAY, end, n)
     order = np.argsort(ordered_at, kind="stable")  # rows arrive in time order, as in a shop
     total = np.round(rng.lognormal(8.7, 0.7, n), -1)
     status = rng.choice(3, n, p=[0.965, 0.02, 0.015])
     return Shop(hexes, customer[order], ordered_at[order], total, status)
 
 
-def _timestamps(micros: np.ndarray) -> np.ndarray:
-    """``YYYY-MM-DD HH:MM:SS.ffffff`` text, as the store keeps UTC times in SQLite."""
-    text = np.datetime_as_string(micros.astype("datetime64[us]"), unit="us")
-    return np.char.replace(text, "T", " ")
-
-
-def _columns(shop: Shop, start: int, stop: int, ws: str) -> list[Any]:
-    """The ``_COLUMNS`` values of orders ``start:stop`` as arrays (UUIDs as 32 hex digits)."""
+def _columns(shop: Shop, ws: Workspace, start: int, stop: int) -> dict[str, Any]:
+    """The ``orders`` values of orders ``start:stop`` as :func:`_shop.load_table` takes them."""
     part = slice(start, stop)
-    size = stop - start
-    status = np.array(["placed", "cancelled", "returned"])[shop.status[part]]
     total = shop.total[part]
-    refunded = np.where(shop.status[part] == 2, total, 0.0)
-    stamp = _timestamps(shop.ordered_at[part])
-    order_id = np.char.add("B", np.char.zfill(np.arange(start, stop).astype(str), 10))
-    zeros = np.zeros(size)
-    now = _timestamps(np.array([int(NOW.timestamp() * 1_000_000)]))[0]
-    return [np.full(size, ws), order_id, shop.customer_hex[shop.customer[part]], stamp,
-            np.full(size, "online"), status, np.full(size, "JPY"), total, zeros, zeros, zeros,
-            total, refunded, np.full(size, now)]  # fmt: skip
-
-
-def _load_sqlite(engine: sa.Engine, shop: Shop, ws: Workspace) -> None:
-    raw = engine.raw_connection()
-    try:
-        driver: Any = raw.driver_connection
-        driver.execute("PRAGMA synchronous=OFF")
-        driver.execute("PRAGMA cache_size=-1048576")
-        marks = ", ".join("?" * len(_COLUMNS))
-        sql = f"INSERT INTO orders ({', '.join(_COLUMNS)}) VALUES ({marks})"
-        for start in range(0, len(shop), CHUNK):
-            stop = min(start + CHUNK, len(shop))
-            columns = [c.tolist() for c in _columns(shop, start, stop, ws.workspace_id.hex)]
-            driver.execute("BEGIN")
-            driver.executemany(sql, zip(*columns, strict=True))
-            driver.execute("COMMIT")
-            print(f"  loaded {stop:,} / {len(shop):,} orders", flush=True)
-        driver.execute("ANALYZE")
-    finally:
-        raw.close()
-
-
-def _load_postgresql(engine: sa.Engine, shop: Shop, ws: Workspace) -> None:
-    raw = engine.raw_connection()
-    try:
-        driver: Any = raw.driver_connection
-        copy_sql = f"COPY orders ({', '.join(_COLUMNS)}) FROM STDIN WITH (FORMAT csv)"
-        for start in range(0, len(shop), CHUNK):
-            stop = min(start + CHUNK, len(shop))
-            columns = _columns(shop, start, stop, str(ws.workspace_id))
-            frame = pd.DataFrame(dict(zip(_COLUMNS, columns, strict=True)))
-            frame["ordered_at"] = frame["ordered_at"] + "+00"
-            frame["updated_at"] = frame["updated_at"] + "+00"
-            buffer = io.StringIO()
-            frame.to_csv(buffer, header=False, index=False)
-            with driver.cursor() as cursor, cursor.copy(copy_sql) as copy:
-                copy.write(buffer.getvalue())
-            driver.commit()
-            print(f"  copied {stop:,} / {len(shop):,} orders", flush=True)
-        driver.autocommit = True
-        driver.execute("VACUUM ANALYZE orders")
-    finally:
-        raw.close()
+    return {
+        "workspace_id": ws.workspace_id.hex,
+        "order_id": np.char.add("B", np.char.zfill(np.arange(start, stop).astype(str), 10)),
+        "customer_id": shop.customer_hex[shop.customer[part]],
+        "ordered_at": timestamps(shop.ordered_at[part]), "channel": "online",
+        "status": np.array(["placed", "cancelled", "returned"])[shop.status[part]],
+        "currency": "JPY", "subtotal": total, "discount": 0.0, "shipping": 0.0, "tax": 0.0,
+        "total": total, "refunded": np.where(shop.status[part] == 2, total, 0.0),
+        "updated_at": timestamps(np.array([micros(NOW)]))[0],
+    }  # fmt: skip
 
 
 def _count(engine: sa.Engine, ws: Workspace) -> int:
     with engine.connect() as conn:
         query = sa.text("SELECT count(*) FROM orders WHERE workspace_id = :ws")
-        ws_value: Any = ws.workspace_id.hex if engine.dialect.name == "sqlite" else ws.workspace_id
-        return int(conn.execute(query, {"ws": ws_value}).scalar_one())
+        return int(conn.execute(query, {"ws": ws_value(engine, ws)}).scalar_one())
 
 
-def open_store(url: str | None, shop: Shop, slug: str) -> tuple[sa.Engine, Workspace]:
-    """The store holding ``shop`` in workspace ``slug``: reused when complete, else (re)loaded."""
-    fresh_file = None
-    if url is None:
-        CACHE.mkdir(parents=True, exist_ok=True)
-        path = CACHE / f"{slug}.db"
-        if not path.exists():
-            fresh_file = path.with_suffix(".loading")
-            fresh_file.unlink(missing_ok=True)
-        url = f"sqlite:///{fresh_file or path}"
-    engine = make_engine(url)
-    upgrade(engine)
+def _fill(engine: sa.Engine, shop: Shop, ws: Workspace) -> None:
     with engine.begin() as conn:
-        try:
-            ws = get_workspace(conn, slug)
-        except NotFound:
-            ws = create_workspace(conn, slug, time_zone="Asia/Tokyo", now=NOW)
-    if _count(engine, ws) != len(shop):
-        with engine.begin() as conn:
-            conn.execute(sa.text("DELETE FROM orders WHERE workspace_id = :ws"),
-                         {"ws": ws.workspace_id.hex if engine.dialect.name == "sqlite"
-                          else ws.workspace_id})  # fmt: skip
-        started = time.perf_counter()
-        print(f"loading {len(shop):,} orders into {engine.dialect.name} …", flush=True)
-        load = _load_sqlite if engine.dialect.name == "sqlite" else _load_postgresql
-        load(engine, shop, ws)
-        print(f"  load took {time.perf_counter() - started:.1f} s", flush=True)
-    if fresh_file is not None:
-        engine.dispose()
-        final = fresh_file.with_suffix(".db")
-        fresh_file.rename(final)
-        engine = make_engine(f"sqlite:///{final}")
-    return engine, ws
+        conn.execute(orders.delete().where(orders.c.workspace_id == ws.workspace_id))
+    print(f"loading {len(shop):,} orders into {engine.dialect.name} …", flush=True)
+    load_table(engine, orders, len(shop), lambda start, stop: _columns(shop, ws, start, stop))
+    analyze(engine, [orders])
+
+
+def open_shop(url: str | None, shop: Shop, slug: str) -> tuple[sa.Engine, Workspace]:
+    """The store holding ``shop`` in workspace ``slug``: reused when complete, else (re)loaded."""
+    return open_store(url, slug, CACHE, lambda engine, ws: _count(engine, ws) == len(shop),
+                      lambda engine, ws: _fill(engine, shop, ws))  # fmt: skip
 
 
 def _duckdb_sql() -> str:
@@ -202,7 +129,7 @@ def _duckdb_sql() -> str:
         tests = [f"{c} BETWEEN {lo} AND {hi}" for c, (lo, hi) in ranges if (lo, hi) != (1, 5)]
         whens.append(f"WHEN {' AND '.join(tests) or 'true'} THEN '{rule.key}'")
     states = StateRules()
-    as_of = int(NOW.timestamp() * 1_000_000)
+    as_of = micros(NOW)
     return f"""
     WITH p AS (
       SELECT customer_id, ordered_at, total - refunded AS amount FROM orders
@@ -255,16 +182,6 @@ def open_duckdb(shop: Shop, ws: Workspace) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def best(runs: int, work: Callable[[], Any]) -> tuple[float, Any]:
-    """Fastest of ``runs`` calls and the last result."""
-    times, result = [], None
-    for _ in range(runs):
-        started = time.perf_counter()
-        result = work()
-        times.append(time.perf_counter() - started)
-    return min(times), result
-
-
 def main() -> None:
     """Generate or reuse the shop, time the three runs and print the comparison."""
     parser = argparse.ArgumentParser(
@@ -281,7 +198,7 @@ def main() -> None:
     print(f"generated {len(shop):,} orders for {args.customers:,} customers "
           f"in {time.perf_counter() - started:.1f} s")  # fmt: skip
     slug = f"bench-rfm-v2-{args.customers}-{args.orders_per_customer}-{args.seed}"
-    engine, ws = open_store(args.database_url, shop, slug)
+    engine, ws = open_shop(args.database_url, shop, slug)
     backend = engine.dialect.name
 
     def run_kizuna() -> pd.DataFrame:
