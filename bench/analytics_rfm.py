@@ -46,13 +46,14 @@ from _shop import (
     uuid4_hexes,
     ws_value,
 )
-from kizuna.analytics.distribution import purchase_window
+from kizuna.analytics.base import purchase_window
 from kizuna.analytics.rfm import rfm, scored_customers
 from kizuna.analytics.rfm_rules import DEFAULT_SEGMENT_RULES, StateRules
 from kizuna.store.tables import orders
 from kizuna.store.workspaces import Workspace
 
 CACHE = Path("/tmp/kizuna-bench-rfm")
+STATUSES = ["placed", "cancelled", "returned"]
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ def _columns(shop: Shop, ws: Workspace, start: int, stop: int) -> dict[str, Any]
         "order_id": np.char.add("B", np.char.zfill(np.arange(start, stop).astype(str), 10)),
         "customer_id": shop.customer_hex[shop.customer[part]],
         "ordered_at": timestamps(shop.ordered_at[part]), "channel": "online",
-        "status": np.array(["placed", "cancelled", "returned"])[shop.status[part]],
+        "status": np.array(STATUSES)[shop.status[part]],
         "currency": "JPY", "subtotal": total, "discount": 0.0, "shipping": 0.0, "tax": 0.0,
         "total": total, "refunded": np.where(shop.status[part] == 2, total, 0.0),
         "updated_at": timestamps(np.array([micros(NOW)]))[0],
@@ -165,7 +166,7 @@ def open_duckdb(shop: Shop, ws: Workspace) -> duckdb.DuckDBPyConnection:
     orders = pd.DataFrame({
         "idx": shop.customer,
         "ordered_at": shop.ordered_at.astype("datetime64[us]"),
-        "status": pd.Categorical.from_codes(shop.status, ["placed", "cancelled", "returned"]),
+        "status": pd.Categorical.from_codes(shop.status, pd.Index(STATUSES)),
         "total": shop.total,
         "refunded": np.where(shop.status == 2, shop.total, 0.0),
     })  # fmt: skip
