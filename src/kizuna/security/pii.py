@@ -100,6 +100,10 @@ class PiiCipher:
         """Keyed hash (HMAC-SHA256) of an already-normalized value, scoped by its kind."""
         return hmac.new(self._lookup_key, f"{kind}\x00{normalized}".encode(), "sha256").digest()
 
+    def signing_key(self, purpose: str) -> bytes:
+        """A key for signing tokens (tracking links, unsubscribe), separate per purpose."""
+        return _derive(self._master, f"kizuna signing {purpose} v1".encode())
+
     def encrypt_optional(self, plaintext: str | None) -> bytes | None:
         """Encrypt when a value is present, pass ``None`` through."""
         return None if plaintext is None else self.encrypt(plaintext)

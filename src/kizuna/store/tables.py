@@ -18,24 +18,30 @@ from kizuna.store.types import JSONDoc, UTCDateTime
 
 __all__ = [
     "carts",
+    "channel_providers",
     "consent_events",
     "consents",
+    "content_blocks",
     "customer_merges",
     "customer_metrics",
     "customers",
     "events",
     "identities",
+    "messages",
     "metadata",
     "operation_log",
     "order_items",
     "orders",
+    "preferences",
     "products",
+    "seed_addresses",
     "segment_members",
     "segment_queue",
     "segment_signals",
     "segments",
     "subscriptions",
     "suppressions",
+    "templates",
     "workspaces",
     "write_keys",
 ]
@@ -398,4 +404,109 @@ operation_log = sa.Table(
     sa.Column("prev_hash", sa.LargeBinary(32), nullable=False),
     sa.Column("entry_hash", sa.LargeBinary(32), nullable=False),
     sa.Index(None, "workspace_id", "at"),
+)
+
+
+# --- Delivery -----------------------------------------------------------------------
+
+channel_providers = sa.Table(
+    "channel_providers",
+    metadata,
+    _ws(),
+    # How one channel of a workspace reaches its provider (one provider per channel).
+    sa.Column("channel", sa.String(16), primary_key=True),  # email | line | sms | push | webhook
+    sa.Column("provider", sa.String(32), nullable=False),  # smtp | line | twilio | fcm | webhook …
+    sa.Column("settings", JSONDoc, nullable=False),  # base URL, sender, rate limits (no secrets)
+    sa.Column("secrets_enc", sa.LargeBinary),  # AES-GCM of a JSON object: passwords, tokens, keys
+    sa.Column("paused_until", UTCDateTime),  # set after repeated provider errors
+    sa.Column("error_streak", sa.Integer, nullable=False, default=0),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    _ws(),
+    # The outbox and the message log in one: a send intent is a message in `queued`.
+    sa.Column("message_id", sa.Uuid, primary_key=True),
+    _customer(),
+    sa.Column("idempotency_key", sa.String(200), nullable=False),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("purpose", sa.String(16), nullable=False),  # marketing | transactional
+    sa.Column("topic", sa.String(64)),  # the preference-centre topic, when any
+    sa.Column("template_key", sa.String(64)),
+    sa.Column("params", JSONDoc, nullable=False),  # extra render context: cart, order, payload
+    sa.Column("source_kind", sa.String(16), nullable=False),  # scenario | campaign | test | api
+    sa.Column("source_id", sa.String(64)),
+    sa.Column("step", sa.String(64)),
+    sa.Column("variant", sa.String(64)),
+    # queued | sending | sent | delivered | bounced | complained | failed | skipped | dead
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text),  # why skipped / failed: a rule, or the provider's answer verbatim
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("not_before", UTCDateTime, nullable=False),  # scheduled time or next retry
+    sa.Column("provider", sa.String(32)),
+    sa.Column("provider_message_id", sa.String(200)),
+    sa.Column("address_hash", sa.LargeBinary(32)),  # the address it went to (bounce matching)
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("sent_at", UTCDateTime),
+    sa.Column("delivered_at", UTCDateTime),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("workspace_id", "idempotency_key"),
+    sa.Index(None, "status", "not_before"),  # the drain takes due rows across workspaces
+    sa.Index(None, "workspace_id", "customer_id", "sent_at"),  # frequency caps
+    sa.Index(None, "provider", "provider_message_id"),  # provider callbacks
+)
+
+seed_addresses = sa.Table(
+    "seed_addresses",
+    metadata,
+    _ws(),
+    # Test recipients: where test sends go, and the only addresses a development
+    # workspace may deliver to.
+    sa.Column("channel", sa.String(16), primary_key=True),
+    sa.Column("address_hash", sa.LargeBinary(32), primary_key=True),
+    sa.Column("address_enc", sa.LargeBinary, nullable=False),
+    sa.Column("label", sa.String(200)),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+templates = sa.Table(
+    "templates",
+    metadata,
+    _ws(),
+    sa.Column("template_key", sa.String(64), primary_key=True),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("subject", sa.Text),  # email subject, push title
+    sa.Column("body", sa.Text, nullable=False),  # text part, SMS / LINE / push text
+    sa.Column("html", sa.Text),  # email HTML part
+    sa.Column("extra", JSONDoc, nullable=False),  # LINE message objects, push data, webhook URL
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("archived_at", UTCDateTime),
+)
+
+content_blocks = sa.Table(
+    "content_blocks",
+    metadata,
+    _ws(),
+    # Reusable template fragments ({% include "block:footer" %}).
+    sa.Column("block_key", sa.String(64), primary_key=True),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("updated_by", sa.String(200), nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+preferences = sa.Table(
+    "preferences",
+    metadata,
+    _ws(),
+    # Per-topic subscriptions from the preference centre (channel consent lives in `consents`).
+    sa.Column("customer_id", sa.Uuid, primary_key=True),
+    sa.Column("topic", sa.String(64), primary_key=True),
+    sa.Column("subscribed", sa.Boolean, nullable=False),
+    sa.Column("changed_at", UTCDateTime, nullable=False),
+    sa.Column("source", sa.String(200)),
 )

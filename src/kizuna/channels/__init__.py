@@ -1,0 +1,1 @@
+"""Channel providers behind one small protocol (see ``kizuna.channels.base``)."""

@@ -1,0 +1,1 @@
+"""The send pipeline: consent, suppression, frequency caps, quiet hours, rate limits, retries."""
