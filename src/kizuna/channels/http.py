@@ -19,18 +19,17 @@ the provider's body verbatim (cut at 4,000 characters).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from kizuna.channels.base import Handover, Outcome, Outgoing
 from kizuna.clock import Clock, ensure_utc
-from kizuna.errors import InvalidInput, Problem
 
 __all__ = [
     "DETAIL_LIMIT",
@@ -39,8 +38,6 @@ __all__ = [
     "TransientError",
     "handovers",
     "json_object",
-    "parse_settings",
-    "require_secret",
     "response_detail",
     "retry_after",
     "status_outcome",
@@ -48,7 +45,6 @@ __all__ = [
 ]
 
 DETAIL_LIMIT = 4000
-_Model = TypeVar("_Model", bound=BaseModel)
 _USER_AGENT = "kizuna-delivery/1"
 
 
@@ -67,33 +63,6 @@ class HttpChannelSettings(BaseModel):
     base_url: str
     timeout: float = Field(default=10.0, gt=0)  # seconds, per request
     concurrency: int = Field(default=4, ge=1, le=64)  # requests in flight per batch
-
-
-def parse_settings(model: type[_Model], data: object) -> _Model:
-    """Validate a provider's settings; InvalidInput names each bad field."""
-    try:
-        return model.model_validate(data or {})
-    except ValidationError as exc:
-        raise InvalidInput(
-            [
-                Problem(
-                    "invalid_provider_setting",
-                    str(e["msg"]),
-                    field=".".join(["settings", *(str(p) for p in e["loc"])]),
-                )
-                for e in exc.errors()
-            ]
-        ) from exc
-
-
-def require_secret(secrets: Mapping[str, Any], name: str) -> str:
-    """A non-empty string secret; InvalidInput when it is missing."""
-    value = secrets.get(name)
-    if not isinstance(value, str) or not value:
-        raise InvalidInput(
-            Problem("missing_provider_secret", f"secret {name!r} is required", f"secrets.{name}")
-        )
-    return value
 
 
 class HttpPool:

@@ -47,11 +47,11 @@ from kizuna.channels.http import (
     TransientError,
     handovers,
     json_object,
-    parse_settings,
     response_detail,
     retry_after,
     status_outcome,
 )
+from kizuna.channels.settings import parse_settings
 from kizuna.clock import Clock, SystemClock
 from kizuna.errors import InvalidInput, Problem
 

@@ -38,12 +38,11 @@ from kizuna.channels.http import (
     HttpPool,
     handovers,
     json_object,
-    parse_settings,
-    require_secret,
     response_detail,
     retry_after,
     status_outcome,
 )
+from kizuna.channels.settings import parse_settings, require_secret
 from kizuna.clock import Clock, SystemClock
 from kizuna.security.masking import mask_phone
 

@@ -45,12 +45,11 @@ from kizuna.channels.http import (
     HttpChannelSettings,
     HttpPool,
     handovers,
-    parse_settings,
-    require_secret,
     response_detail,
     retry_after,
     status_outcome,
 )
+from kizuna.channels.settings import parse_settings, require_secret
 from kizuna.clock import Clock, SystemClock
 
 __all__ = [
