@@ -13,6 +13,10 @@ came back), another runs the due full refreshes (new or edited segments, those r
 the clock every ``KIZUNA_SEGMENT_REFRESH_MINUTES``, those reading metrics after a
 metrics refresh). ``kizuna serve`` runs both in daemon threads, ``kizuna worker``
 beside the metrics loop; on PostgreSQL any number of workers share the queue.
+
+:func:`start_outbox_drain` runs the send pipeline: it drains due messages every
+``poll_seconds`` (at once again while full batches come back); workers on
+PostgreSQL share the outbox through ``SKIP LOCKED``.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ __all__ = [
     "MetricsRefresher",
     "SegmentRefresher",
     "start_background_refresh",
+    "start_outbox_drain",
     "start_segment_refresh",
 ]
 
@@ -180,4 +185,29 @@ def start_segment_refresh(
         thread = threading.Thread(target=loop, args=(stop,), daemon=True,
                                   name=f"kizuna-segments-{name}")  # fmt: skip
         thread.start()
+    return stop
+
+
+def start_outbox_drain(db: Database, poll_seconds: float = 0.5) -> threading.Event:
+    """Drain the outbox in a daemon thread until the returned event is set."""
+    from kizuna.delivery.pipeline import Pipeline
+
+    stop = threading.Event()
+    pipeline = Pipeline(db)
+
+    def loop() -> None:
+        try:
+            while not stop.is_set():
+                busy = False
+                try:
+                    report = pipeline.drain()
+                    busy = report.claimed >= pipeline.batch_size
+                except Exception:  # the loop outlives a database or provider hiccup
+                    log.exception("outbox drain failed; retrying")
+                if not busy:
+                    stop.wait(poll_seconds)
+        finally:
+            pipeline.close()
+
+    threading.Thread(target=loop, daemon=True, name="kizuna-outbox").start()
     return stop

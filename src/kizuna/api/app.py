@@ -7,7 +7,16 @@ import secrets
 from fastapi import FastAPI
 
 from kizuna import __version__
-from kizuna.api import analytics, customers, ingest, segments
+from kizuna.api import (
+    analytics,
+    customers,
+    delivery,
+    feedback,
+    ingest,
+    segments,
+    templates,
+    tracking,
+)
 from kizuna.api.errors import install_error_handlers
 from kizuna.store.database import Database
 
@@ -32,4 +41,8 @@ def build_app(db: Database, api_token: str | None = None) -> FastAPI:
     app.include_router(customers.router)
     app.include_router(analytics.router)
     app.include_router(segments.router)
+    app.include_router(templates.router)
+    app.include_router(delivery.router)
+    app.include_router(tracking.router)
+    app.include_router(feedback.router)
     return app

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from kizuna.cli import analyze, core, demo_data, importing, segments
+from kizuna.cli import (
+    analyze,
+    core,
+    delivery,
+    demo_data,
+    feedback,
+    importing,
+    segments,
+    templates,
+)
 from kizuna.cli.app import app
 
 __all__ = ["app", "main"]
 
-for _module in (core, demo_data, importing, analyze, segments):
+for _module in (core, demo_data, importing, analyze, segments, templates, delivery, feedback):
     _module.register(app)
 
 

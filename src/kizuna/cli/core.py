@@ -16,7 +16,7 @@ from kizuna.profiles import customer_profile, customer_timeline, profile_view
 from kizuna.security.tokens import load_or_create_api_token
 from kizuna.store import workspaces as ws_store
 from kizuna.store.database import Database
-from kizuna.worker import start_background_refresh, start_segment_refresh
+from kizuna.worker import start_background_refresh, start_outbox_drain, start_segment_refresh
 
 __all__ = ["ensure_workspace_pair", "register"]
 
@@ -94,9 +94,11 @@ def serve(
     with db:
         stop = start_background_refresh(db, settings.metrics_refresh_hours)
         segments_stop = start_segment_refresh(db, settings.segment_refresh_minutes)
+        outbox_stop = start_outbox_drain(db)
         try:
             uvicorn.run(build_app(db, token), host=host, port=port, log_level="info")
         finally:
+            outbox_stop.set()
             segments_stop.set()
             if stop is not None:
                 stop.set()
@@ -104,14 +106,14 @@ def serve(
 
 def worker(
     once: Annotated[
-        bool, typer.Option(help="Refresh what is due once, then exit (for cron)")
+        bool, typer.Option(help="Do what is due once (refresh, drain, send), then exit (for cron)")
     ] = False,
     poll: Annotated[float, typer.Option(help="Seconds between checks")] = 60.0,
     drain: Annotated[
         float, typer.Option(help="Seconds between drains of the segment change queue")
     ] = 0.2,
 ) -> None:
-    """Run the background work (metrics refresh, segment membership) in the foreground."""
+    """Run the background work (metrics, segment membership, the outbox) in the foreground."""
     from datetime import timedelta
 
     from kizuna.worker import MetricsRefresher
@@ -125,15 +127,31 @@ def worker(
                 text = done if isinstance(done, str) else f"{done.customers:,} customers"
                 console.print(f"{slug}: {text}")
             _segments_once(db, settings.segment_refresh_minutes)
+            _outbox_once(db)
             return
         minutes = settings.segment_refresh_minutes
         console.print(f"Refreshing customer metrics every {hours:g} h, segments reading the "
                       f"clock every {minutes:g} min (Ctrl-C stops)")  # fmt: skip
         stop = start_segment_refresh(db, minutes, drain)
+        outbox_stop = start_outbox_drain(db)
         try:
             refresher.run_until(stop, poll)
         except KeyboardInterrupt:
             stop.set()
+            outbox_stop.set()
+
+
+def _outbox_once(db: Database) -> None:
+    """Send every due message once, saying what became of them."""
+    from kizuna.delivery.pipeline import Pipeline
+
+    pipeline = Pipeline(db)
+    try:
+        report = pipeline.drain_all()
+    finally:
+        pipeline.close()
+    outcomes = ", ".join(f"{k} {v:,}" for k, v in sorted(report.outcomes.items()))
+    console.print(f"outbox: {report.claimed:,} messages" + (f" ({outcomes})" if outcomes else ""))
 
 
 def _segments_once(db: Database, minutes: float) -> None:

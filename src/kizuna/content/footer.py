@@ -17,11 +17,12 @@ tracking: its unsubscribe and preference links must stay as they are.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Mapping
 from urllib.parse import parse_qs, urlsplit
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from kizuna.channels.base import Content
 from kizuna.delivery.settings import Sender
@@ -73,7 +74,27 @@ def _text(sender: Sender, links: Mapping[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# Placeholders for the per-message parts; the rest of the HTML footer depends only on the
+# sender and is built once (formatting it per message was most of a send's render time).
+_SLOTS = {"unsubscribe_url": "\x00u\x00", "preferences_url": "\x00p\x00",
+          "unsubscribe_mailto": "\x00m\x00", "mailto_address": "\x00a\x00"}  # fmt: skip
+
+
 def _html(sender: Sender, links: Mapping[str, str]) -> Markup:
+    skeleton = _html_skeleton(
+        sender, bool(links.get("preferences_url")), bool(links.get("unsubscribe_mailto"))
+    )
+    values = dict(links)
+    if links.get("unsubscribe_mailto"):
+        values["mailto_address"] = _mailto(links["unsubscribe_mailto"])[0]
+    for name, slot in _SLOTS.items():
+        if slot in skeleton:
+            skeleton = skeleton.replace(slot, str(escape(values[name])))
+    return Markup(skeleton)  # noqa: S704 - every part was escaped above
+
+
+@functools.lru_cache(maxsize=64)
+def _html_skeleton(sender: Sender, preferences: bool, mailto: bool) -> str:
     def link(url: str, label: str) -> Markup:
         """An escaped ``<a>``."""
         return Markup('<a href="{}">{}</a>').format(url, label)
@@ -81,22 +102,24 @@ def _html(sender: Sender, links: Mapping[str, str]) -> Markup:
     rows = [Markup("配信元: {}").format(sender.name),
             Markup("所在地: {}").format(sender.postal_address),
             Markup("お問い合わせ: {}").format(sender.contact),
-            Markup("配信停止: ") + link(links["unsubscribe_url"], "配信停止の手続き")]  # fmt: skip
-    if links.get("preferences_url"):
-        rows.append(Markup("配信設定の変更: ") + link(links["preferences_url"], "配信設定"))
-    if links.get("unsubscribe_mailto"):
-        address, _ = _mailto(links["unsubscribe_mailto"])
-        rows.append(Markup("メールでの配信停止: ") + link(links["unsubscribe_mailto"], address))
+            Markup("配信停止: ") + link(_SLOTS["unsubscribe_url"], "配信停止の手続き")]  # fmt: skip
+    if preferences:
+        rows.append(Markup("配信設定の変更: ") + link(_SLOTS["preferences_url"], "配信設定"))
+    if mailto:
+        rows.append(
+            Markup("メールでの配信停止: ")
+            + link(_SLOTS["unsubscribe_mailto"], _SLOTS["mailto_address"])
+        )
     rows.append(
         Markup("Sent by {}, {}. Contact: {}. ").format(
             sender.name, sender.postal_address, sender.contact
         )
-        + link(links["unsubscribe_url"], "Unsubscribe")
+        + link(_SLOTS["unsubscribe_url"], "Unsubscribe")
     )
     body = Markup("<br>\n").join(rows)
     style = "margin-top:24px;padding-top:12px;border-top:1px solid #ccc;font-size:12px;color:#555"
-    return Markup('\n<div class="kizuna-legal-footer" style="{}">\n{}\n</div>\n').format(
-        style, body
+    return str(
+        Markup('\n<div class="kizuna-legal-footer" style="{}">\n{}\n</div>\n').format(style, body)
     )
 
 

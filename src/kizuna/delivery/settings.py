@@ -121,7 +121,5 @@ def save_delivery_settings(
     merged = dict(row.settings or {})
     merged["delivery"] = settings.model_dump(mode="json")
     conn.execute(
-        workspaces.update()
-        .where(workspaces.c.workspace_id == workspace_id)
-        .values(settings=merged)
+        workspaces.update().where(workspaces.c.workspace_id == workspace_id).values(settings=merged)
     )

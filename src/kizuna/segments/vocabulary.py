@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from kizuna.store.messages import MESSAGE_EVENTS
+
 __all__ = [
     "ATTRIBUTE_PREFIX",
     "DATE_TRAITS",
@@ -39,7 +41,7 @@ STANDARD_EVENTS = frozenset(
      "Checkout Step Completed", "Payment Info Entered", "Order Completed", "Order Updated",
      "Order Refunded", "Order Cancelled", "Coupon Applied", "Product Added to Wishlist",
      "Product Reviewed", "Product Shared", "Signed Up", "Signed In"}
-)  # fmt: skip
+) | frozenset(MESSAGE_EVENTS)  # fmt: skip
 
 
 def trait_kind(trait: str) -> Literal["text", "date", "personal", "attribute"] | None:

@@ -17,7 +17,7 @@ from kizuna.store.segment_membership import address_owners, enqueue_changes
 from kizuna.store.tables import consent_events, consents, suppressions
 from kizuna.store.upsert import insert_ignoring, upsert
 
-__all__ = ["address_hash", "record_consents", "suppress"]
+__all__ = ["address_hash", "record_consents", "suppress", "suppress_hashes"]
 
 _CONSENT_NS = uuid.UUID("6f1f7f55-5e1b-4b7e-9a51-2f4c8e0c7d11")
 
@@ -114,28 +114,30 @@ def suppress(
     scope: Scope, records: Sequence[SuppressionRecord], customer_id: uuid.UUID | None = None
 ) -> None:
     """Put addresses on the suppression list (the latest reason wins)."""
+    for r in records:
+        hashed = address_hash(scope.cipher, r.channel, r.address)
+        suppress_hashes(scope, r.channel.value, [hashed], r.reason.value, r.note, customer_id)
+
+
+def suppress_hashes(
+    scope: Scope,
+    channel: str,
+    hashes: Sequence[bytes],
+    reason: str,
+    note: str | None = None,
+    customer_id: uuid.UUID | None = None,
+) -> None:
+    """Suppress addresses known only by their lookup hash (bounces, dead numbers)."""
     rows = [
         {
-            "workspace_id": scope.workspace_id,
-            "channel": r.channel.value,
-            "address_hash": address_hash(scope.cipher, r.channel, r.address),
-            "reason": r.reason.value,
-            "customer_id": customer_id,
-            "note": r.note,
-            "created_at": scope.now,
+            "workspace_id": scope.workspace_id, "channel": channel, "address_hash": h,
+            "reason": reason, "customer_id": customer_id, "note": note, "created_at": scope.now,
         }
-        for r in records
-    ]
-    upsert(
-        scope.conn,
-        suppressions,
-        rows,
-        ["workspace_id", "channel", "address_hash"],
-        keep=["created_at"],
-    )
-    owners = address_owners(
-        scope, [address_hash(scope.cipher, r.channel, r.address) for r in records]
-    )
+        for h in hashes
+    ]  # fmt: skip
+    upsert(scope.conn, suppressions, rows, ["workspace_id", "channel", "address_hash"],
+           keep=["created_at"])  # fmt: skip
+    owners = address_owners(scope, hashes)
     if customer_id is not None:
         owners.add(customer_id)
     enqueue_changes(scope, dict.fromkeys(owners, ("consent",)))

@@ -25,8 +25,10 @@ from kizuna.store.tables import (
     customers,
     events,
     identities,
+    messages,
     order_items,
     orders,
+    preferences,
     subscriptions,
     suppressions,
 )
@@ -43,6 +45,7 @@ MOVED_TABLES: tuple[sa.Table, ...] = (
     subscriptions,
     suppressions,
     carts,
+    messages,
 )
 
 _PROFILE_FIELDS = (
@@ -79,7 +82,10 @@ def merge_customers(
         return {}
     conn = scope.conn
     _drop_duplicate_carts(scope, loser, winner)
-    moved = {"consents": _merge_consents(scope, loser, winner)}
+    moved = {
+        "consents": _merge_latest(scope, consents, "channel", loser, winner),
+        "preferences": _merge_latest(scope, preferences, "topic", loser, winner),
+    }
     for table in MOVED_TABLES:
         result = conn.execute(
             table.update().where(_owned(table, scope, loser)).values(customer_id=winner)
@@ -117,33 +123,31 @@ def _drop_duplicate_carts(scope: Scope, loser: uuid.UUID, winner: uuid.UUID) -> 
     )
 
 
-def _merge_consents(scope: Scope, loser: uuid.UUID, winner: uuid.UUID) -> int:
+def _merge_latest(scope: Scope, table: sa.Table, key: str, loser: uuid.UUID,
+                  winner: uuid.UUID) -> int:  # fmt: skip
+    """Move per-key decisions (consent per channel, subscription per topic); the later wins."""
     conn = scope.conn
     rows = {
-        (r.customer_id, r.channel): r
+        (r.customer_id, r._mapping[key]): r
         for r in conn.execute(
-            sa.select(consents).where(
-                consents.c.workspace_id == scope.workspace_id,
-                consents.c.customer_id.in_([loser, winner]),
+            sa.select(table).where(
+                table.c.workspace_id == scope.workspace_id,
+                table.c.customer_id.in_([loser, winner]),
             )
         )
     }
     moved = 0
-    for (owner, channel), row in rows.items():
+    for (owner, value), row in rows.items():
         if owner != loser:
             continue
-        kept = rows.get((winner, channel))
-        where = sa.and_(_owned(consents, scope, loser), consents.c.channel == channel)
+        kept = rows.get((winner, value))
+        where = sa.and_(_owned(table, scope, loser), table.c[key] == value)
         if kept is not None and kept.changed_at >= row.changed_at:
-            conn.execute(consents.delete().where(where))
+            conn.execute(table.delete().where(where))
             continue
         if kept is not None:
-            conn.execute(
-                consents.delete().where(
-                    _owned(consents, scope, winner), consents.c.channel == channel
-                )
-            )
-        conn.execute(consents.update().where(where).values(customer_id=winner))
+            conn.execute(table.delete().where(_owned(table, scope, winner), table.c[key] == value))
+        conn.execute(table.update().where(where).values(customer_id=winner))
         moved += 1
     return moved
 

@@ -37,6 +37,8 @@ __all__ = [
     "enqueue",
     "find_by_provider_id",
     "get_message",
+    "list_messages",
+    "record_from_row",
     "record_message_events",
 ]
 
@@ -52,7 +54,7 @@ MESSAGE_EVENTS: dict[str, str | None] = {
     "Message Clicked": None,
     "Message Bounced": "bounced",
     "Message Complained": "complained",
-    "Message Failed": None,
+    "Message Failed": "failed",
     "Unsubscribed": None,
 }
 _ENGAGED = frozenset({"Message Delivered", "Message Opened", "Message Clicked"})
@@ -157,13 +159,18 @@ def enqueue(scope: Scope, intents: Sequence[SendIntent]) -> list[uuid.UUID]:
                 messages.c.workspace_id == scope.workspace_id,
                 messages.c.idempotency_key.in_(keys),
             )
-        ).tuples()
+        ).all()
     )
     return [ids[k] for k in keys]
 
 
-def _record(row: sa.Row[Any]) -> MessageRecord:
-    return MessageRecord(**{name: row._mapping[name] for name in MessageRecord.__slots__})
+def record_from_row(row: sa.Row[Any]) -> MessageRecord:
+    """A MessageRecord from a row of ``messages``."""
+    found = row._mapping
+    return MessageRecord(*(found[c] for c in _FIELDS))
+
+
+_FIELDS: tuple[str, ...] = MessageRecord.__slots__
 
 
 def get_message(scope: Scope, message_id: uuid.UUID) -> MessageRecord:
@@ -175,7 +182,28 @@ def get_message(scope: Scope, message_id: uuid.UUID) -> MessageRecord:
     ).first()
     if row is None:
         raise NotFound(f"no message {message_id}")
-    return _record(row)
+    return record_from_row(row)
+
+
+def list_messages(
+    scope: Scope,
+    *,
+    status: str | None = None,
+    customer_id: uuid.UUID | None = None,
+    source_id: str | None = None,
+    limit: int = 100,
+) -> list[MessageRecord]:
+    """The workspace's newest messages, optionally by status, customer or source."""
+    m = messages.c
+    query = sa.select(messages).where(m.workspace_id == scope.workspace_id)
+    if status is not None:
+        query = query.where(m.status == status)
+    if customer_id is not None:
+        query = query.where(m.customer_id == customer_id)
+    if source_id is not None:
+        query = query.where(m.source_id == source_id)
+    rows = scope.conn.execute(query.order_by(m.created_at.desc(), m.message_id.desc()).limit(limit))
+    return [record_from_row(r) for r in rows]
 
 
 def find_by_provider_id(
@@ -188,7 +216,7 @@ def find_by_provider_id(
             messages.c.provider_message_id == provider_message_id,
         )
     ).first()
-    return None if row is None else _record(row)
+    return None if row is None else record_from_row(row)
 
 
 def _event_message_id(event: MessageEvent) -> str:
@@ -206,23 +234,31 @@ def _attribution(m: MessageRecord) -> dict[str, Any]:
     return {k: v for k, v in found.items() if v is not None}
 
 
-def record_message_events(scope: Scope, happened: Sequence[MessageEvent]) -> int:
+def record_message_events(
+    scope: Scope,
+    happened: Sequence[MessageEvent],
+    known: Mapping[uuid.UUID, MessageRecord] | None = None,
+) -> int:
     """Record what happened to messages as events on their customers; returns how many are new.
 
     Delivery receipts and bounces also move the message's status; an open or a
     click proves delivery. Unknown message ids raise NotFound (nothing is written).
+    ``known`` saves reading messages the caller already holds (the send pipeline).
     """
     if not happened:
         return 0
     ids = {e.message_id for e in happened}
-    found = {
-        r.message_id: _record(r)
-        for r in scope.conn.execute(
-            sa.select(messages).where(
-                messages.c.workspace_id == scope.workspace_id, messages.c.message_id.in_(ids)
+    found = {i: m for i, m in (known or {}).items() if i in ids}
+    if len(found) < len(ids):
+        found |= {
+            r.message_id: record_from_row(r)
+            for r in scope.conn.execute(
+                sa.select(messages).where(
+                    messages.c.workspace_id == scope.workspace_id,
+                    messages.c.message_id.in_(ids - found.keys()),
+                )
             )
-        )
-    }
+        }
     missing = ids - found.keys()
     if missing:
         raise NotFound(f"no message {sorted(map(str, missing))[0]}")
@@ -252,14 +288,16 @@ def _event_row(scope: Scope, m: MessageRecord, e: MessageEvent) -> dict[str, Any
 
 
 def _move_status(scope: Scope, m: MessageRecord, e: MessageEvent) -> None:
-    where = [messages.c.workspace_id == scope.workspace_id, messages.c.message_id == m.message_id]
     status = MESSAGE_EVENTS[e.name]
+    if status is None and e.name not in _ENGAGED:
+        return
+    where = [messages.c.workspace_id == scope.workspace_id, messages.c.message_id == m.message_id]
     if status is not None:
         allowed = _PROGRESS if status == "delivered" else (*_PROGRESS, "delivered")
         values: dict[str, Any] = {"status": status, "updated_at": scope.now}
         if status == "delivered":
             values["delivered_at"] = e.occurred_at
-        if status != "delivered" and e.properties.get("reason"):
+        if status != "delivered" and e.properties.get("reason"):  # e.g. a carrier's error
             values["reason"] = str(e.properties["reason"])
         scope.conn.execute(
             messages.update().where(*where, messages.c.status.in_(allowed)).values(**values)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,14 +13,21 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from kizuna.channels.base import ProviderConfig
-from kizuna.channels.registry import PROVIDERS
-from kizuna.errors import InvalidInput, NotFound, Problem
+from kizuna.channels.registry import open_channel
+from kizuna.errors import NotFound
 from kizuna.security.pii import PiiCipher
 from kizuna.store.scope import Scope
 from kizuna.store.tables import channel_providers
 from kizuna.store.upsert import upsert
 
-__all__ = ["configure_provider", "list_providers", "load_provider", "record_provider_health"]
+__all__ = [
+    "ProviderState",
+    "configure_provider",
+    "list_providers",
+    "load_provider",
+    "load_provider_state",
+    "record_provider_health",
+]
 
 
 def configure_provider(
@@ -30,11 +38,9 @@ def configure_provider(
     secrets: Mapping[str, Any] | None = None,
 ) -> None:
     """Set the provider of a channel; secrets (passwords, tokens, keys) are stored encrypted."""
-    entry = PROVIDERS.get(provider)
-    if entry is None or channel not in entry[1]:
-        raise InvalidInput(
-            Problem("unknown_provider", f"{provider!r} cannot serve {channel!r}", "provider")
-        )
+    # Opening a channel checks its settings and secrets (no network call): bad ones are
+    # refused when saved, naming the field, not at send time.
+    open_channel(ProviderConfig(channel, provider, dict(settings), dict(secrets or {}))).close()
     row = {
         "workspace_id": scope.workspace_id, "channel": channel, "provider": provider,
         "settings": dict(settings),
@@ -61,6 +67,31 @@ def load_provider(scope: Scope, channel: str) -> ProviderConfig:
     if row is None:
         raise NotFound(f"no provider configured for {channel}")
     return _config(scope.cipher, row)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderState:
+    """A channel's provider with its health, as the send pipeline needs it."""
+
+    config: ProviderConfig
+    updated_at: datetime
+    paused_until: datetime | None
+    error_streak: int
+
+
+def load_provider_state(scope: Scope, channel: str) -> ProviderState | None:
+    """The provider of ``channel`` with its health; None when the channel has none."""
+    row = scope.conn.execute(
+        sa.select(channel_providers).where(
+            channel_providers.c.workspace_id == scope.workspace_id,
+            channel_providers.c.channel == channel,
+        )
+    ).first()
+    if row is None:
+        return None
+    return ProviderState(
+        _config(scope.cipher, row), row.updated_at, row.paused_until, row.error_streak
+    )
 
 
 def list_providers(conn: Connection, workspace_id: uuid.UUID) -> list[dict[str, Any]]:

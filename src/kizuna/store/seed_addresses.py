@@ -22,6 +22,7 @@ class SeedAddress:
     channel: str
     address: str
     label: str | None
+    hash: bytes
 
 
 def add_seed_address(scope: Scope, channel: str, address: str, label: str | None = None) -> None:
@@ -41,7 +42,10 @@ def list_seed_addresses(scope: Scope, channel: str | None = None) -> list[SeedAd
     if channel is not None:
         query = query.where(seed_addresses.c.channel == channel)
     rows = scope.conn.execute(query.order_by(seed_addresses.c.created_at))
-    return [SeedAddress(r.channel, scope.cipher.decrypt(r.address_enc), r.label) for r in rows]
+    return [
+        SeedAddress(r.channel, scope.cipher.decrypt(r.address_enc), r.label, r.address_hash)
+        for r in rows
+    ]
 
 
 def is_seed_address(scope: Scope, channel: str, hashed: bytes) -> bool:

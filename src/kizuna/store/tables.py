@@ -456,6 +456,7 @@ messages = sa.Table(
     sa.Index(None, "status", "not_before"),  # the drain takes due rows across workspaces
     sa.Index(None, "workspace_id", "customer_id", "sent_at"),  # frequency caps
     sa.Index(None, "provider", "provider_message_id"),  # provider callbacks
+    sa.Index(None, "workspace_id", "channel", "address_hash"),  # bounces per address
 )
 
 seed_addresses = sa.Table(

@@ -93,6 +93,11 @@ def upgrade() -> None:
             ["workspace_id", "customer_id", "sent_at"],
             unique=False,
         )
+        batch_op.create_index(
+            batch_op.f("ix_messages_workspace_id_channel_address_hash"),
+            ["workspace_id", "channel", "address_hash"],
+            unique=False,
+        )
 
     op.create_table(
         "preferences",
@@ -147,6 +152,7 @@ def downgrade() -> None:
     op.drop_table("seed_addresses")
     op.drop_table("preferences")
     with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_messages_workspace_id_channel_address_hash"))
         batch_op.drop_index(batch_op.f("ix_messages_workspace_id_customer_id_sent_at"))
         batch_op.drop_index(batch_op.f("ix_messages_status_not_before"))
         batch_op.drop_index(batch_op.f("ix_messages_provider_provider_message_id"))
