@@ -21,7 +21,14 @@ from sqlalchemy.engine import Connection
 from kizuna.store.messages import MessageRecord, record_from_row
 from kizuna.store.tables import messages
 
-__all__ = ["Settlement", "claim_due", "lock_customers", "sent_counts", "settle"]
+__all__ = [
+    "Settlement",
+    "claim_due",
+    "lock_customers",
+    "sent_counts",
+    "sent_in_window",
+    "settle",
+]
 
 # Statuses that count as "sent" for frequency caps (sending: claimed and passed checks).
 COUNTED = ("sending", "sent", "delivered", "bounced", "complained")
@@ -96,6 +103,18 @@ def sent_counts(
     for customer_id, channel, sent_at in rows:
         found.setdefault(customer_id, []).append((channel, sent_at))
     return found
+
+
+def sent_in_window(conn: Connection, workspace_id: uuid.UUID, channel: str, since: datetime) -> int:
+    """How many messages a workspace's channel handed over since ``since`` (any purpose)."""
+    m = messages.c
+    query = sa.select(sa.func.count()).where(
+        m.workspace_id == workspace_id,
+        m.channel == channel,
+        m.status.in_(COUNTED),
+        m.sent_at >= since,
+    )
+    return int(conn.execute(query).scalar_one())
 
 
 @dataclass(frozen=True, slots=True)
