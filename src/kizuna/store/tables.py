@@ -34,6 +34,11 @@ __all__ = [
     "orders",
     "preferences",
     "products",
+    "scenario_inbox",
+    "scenario_runs",
+    "scenario_steps",
+    "scenario_versions",
+    "scenarios",
     "seed_addresses",
     "segment_members",
     "segment_queue",
@@ -510,4 +515,110 @@ preferences = sa.Table(
     sa.Column("subscribed", sa.Boolean, nullable=False),
     sa.Column("changed_at", UTCDateTime, nullable=False),
     sa.Column("source", sa.String(200)),
+)
+
+
+# --- Scenarios -------------------------------------------------------------------------
+
+scenarios = sa.Table(
+    "scenarios",
+    metadata,
+    _ws(),
+    sa.Column("scenario_id", sa.Uuid, primary_key=True),
+    sa.Column("key", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False),  # higher wins a contested customer
+    sa.Column("status", sa.String(16), nullable=False),  # draft | live | paused | archived
+    sa.Column("live_version", sa.Integer),  # the version new runs enter
+    sa.Column("draft", JSONDoc, nullable=False),  # the latest saved definition
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("workspace_id", "key"),
+)
+
+scenario_versions = sa.Table(
+    "scenario_versions",
+    metadata,
+    _ws(),
+    # Published definitions; a run stays on the version it entered.
+    sa.Column("scenario_id", sa.Uuid, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("definition", JSONDoc, nullable=False),
+    sa.Column("published_by", sa.String(200), nullable=False),
+    sa.Column("published_at", UTCDateTime, nullable=False),
+)
+
+_ACTIVE_RUN = sa.text("status = 'active'")
+
+scenario_runs = sa.Table(
+    "scenario_runs",
+    metadata,
+    _ws(),
+    # One customer's way through one scenario version.
+    sa.Column("run_id", sa.Uuid, primary_key=True),
+    sa.Column("scenario_id", sa.Uuid, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    _customer(),
+    sa.Column("run_key", sa.String(200), nullable=False),  # "" or the keyed property's value
+    sa.Column("status", sa.String(16), nullable=False),  # active | completed | exited
+    sa.Column("node_id", sa.String(64)),  # where it is (waiting) or goes next
+    sa.Column("due_at", UTCDateTime),  # when the engine must look at it again
+    sa.Column("waiting", JSONDoc),  # what a wait_for node awaits
+    sa.Column("held_out", sa.Boolean, nullable=False),  # control group: recorded, never sent
+    sa.Column("variant", sa.String(64)),  # the split path taken, when any
+    sa.Column("context", JSONDoc, nullable=False),  # the trigger's properties: render params
+    sa.Column("sends", sa.Integer, nullable=False),
+    sa.Column("steps", sa.Integer, nullable=False),  # node visits so far (idempotency keys)
+    sa.Column("entered_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("ended_at", UTCDateTime),
+    sa.Column("exit_reason", sa.String(64)),  # goal, opted_out, frequency_cap, holdout …
+    sa.Index(
+        "uq_scenario_runs_active",
+        "workspace_id",
+        "scenario_id",
+        "customer_id",
+        "run_key",
+        unique=True,
+        sqlite_where=_ACTIVE_RUN,
+        postgresql_where=_ACTIVE_RUN,
+    ),
+    sa.Index(
+        "ix_scenario_runs_due", "due_at", sqlite_where=_ACTIVE_RUN, postgresql_where=_ACTIVE_RUN
+    ),
+    sa.Index(None, "workspace_id", "customer_id", "status"),
+    sa.Index(None, "workspace_id", "scenario_id", "entered_at"),
+)
+
+scenario_steps = sa.Table(
+    "scenario_steps",
+    metadata,
+    _ws(),
+    # Every node a run passed through and what happened there: per-node statistics.
+    sa.Column("run_id", sa.Uuid, primary_key=True),
+    sa.Column("step", sa.Integer, primary_key=True),
+    sa.Column("scenario_id", sa.Uuid, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("node_id", sa.String(64), nullable=False),
+    _customer(),
+    sa.Column("at", UTCDateTime, nullable=False),
+    # entered | waiting | passed | sent | skipped | exited
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("detail", sa.String(200)),  # exit reason, branch taken, message id …
+    sa.Index(None, "workspace_id", "scenario_id", "node_id"),
+)
+
+scenario_inbox = sa.Table(
+    "scenario_inbox",
+    metadata,
+    _ws(),
+    # Things that may start, wake or end runs: events, segment changes, API calls.
+    sa.Column("inbox_id", sa.Uuid, primary_key=True),
+    _customer(),
+    sa.Column("kind", sa.String(16), nullable=False),  # event | segment | api
+    sa.Column("name", sa.String(200), nullable=False),  # event name, segment key, scenario key
+    sa.Column("payload", JSONDoc, nullable=False),  # event properties; segment change
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Index(None, "inbox_id"),  # drains take the oldest rows across workspaces
 )
