@@ -6,7 +6,7 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
-from kizuna.delivery.rules import cap_reached, cap_window, quiet_until
+from kizuna.delivery.rules import cap_frees_at, cap_reached, cap_window, quiet_until
 from kizuna.delivery.settings import FrequencyCap, QuietHours, parse_delivery_settings
 from kizuna.errors import InvalidInput
 
@@ -74,3 +74,10 @@ def test_bad_settings_name_the_field() -> None:
     assert "frequency_caps.0.channel" in fields
     assert "frequency_caps.0.max_messages" in fields
     assert "frequency_caps.0.days" in fields
+
+
+def test_a_capped_send_fits_again_when_enough_sends_leave_the_window() -> None:
+    cap = FrequencyCap(channel="email", max_messages=2, days=7)
+    first, second = NOW - timedelta(days=6), NOW - timedelta(days=2)
+    sent = [("email", second), ("line", NOW), ("email", first)]
+    assert cap_frees_at(cap, sent, NOW) == first + timedelta(days=7)

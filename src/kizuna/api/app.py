@@ -13,6 +13,7 @@ from kizuna.api import (
     delivery,
     feedback,
     ingest,
+    scenarios,
     segments,
     templates,
     tracking,
@@ -41,6 +42,7 @@ def build_app(db: Database, api_token: str | None = None) -> FastAPI:
     app.include_router(customers.router)
     app.include_router(analytics.router)
     app.include_router(segments.router)
+    app.include_router(scenarios.router)
     app.include_router(templates.router)
     app.include_router(delivery.router)
     app.include_router(tracking.router)

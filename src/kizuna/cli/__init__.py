@@ -9,6 +9,7 @@ from kizuna.cli import (
     demo_data,
     feedback,
     importing,
+    journeys,
     segments,
     templates,
 )
@@ -16,7 +17,17 @@ from kizuna.cli.app import app
 
 __all__ = ["app", "main"]
 
-for _module in (core, demo_data, importing, analyze, segments, templates, delivery, feedback):
+for _module in (
+    core,
+    demo_data,
+    importing,
+    analyze,
+    segments,
+    templates,
+    journeys,
+    delivery,
+    feedback,
+):
     _module.register(app)
 
 

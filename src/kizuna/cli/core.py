@@ -95,9 +95,13 @@ def serve(
         stop = start_background_refresh(db, settings.metrics_refresh_hours)
         segments_stop = start_segment_refresh(db, settings.segment_refresh_minutes)
         outbox_stop = start_outbox_drain(db)
+        from kizuna.scenarios.engine import start_scenario_engine
+
+        scenarios_stop = start_scenario_engine(db)
         try:
             uvicorn.run(build_app(db, token), host=host, port=port, log_level="info")
         finally:
+            scenarios_stop.set()
             outbox_stop.set()
             segments_stop.set()
             if stop is not None:
@@ -113,7 +117,7 @@ def worker(
         float, typer.Option(help="Seconds between drains of the segment change queue")
     ] = 0.2,
 ) -> None:
-    """Run the background work (metrics, segment membership, the outbox) in the foreground."""
+    """Run the background work (metrics, segments, scenarios, the outbox) in the foreground."""
     from datetime import timedelta
 
     from kizuna.worker import MetricsRefresher
@@ -127,6 +131,7 @@ def worker(
                 text = done if isinstance(done, str) else f"{done.customers:,} customers"
                 console.print(f"{slug}: {text}")
             _segments_once(db, settings.segment_refresh_minutes)
+            _scenarios_once(db)
             _outbox_once(db)
             return
         minutes = settings.segment_refresh_minutes
@@ -134,11 +139,24 @@ def worker(
                       f"clock every {minutes:g} min (Ctrl-C stops)")  # fmt: skip
         stop = start_segment_refresh(db, minutes, drain)
         outbox_stop = start_outbox_drain(db)
+        from kizuna.scenarios.engine import start_scenario_engine
+
+        scenarios_stop = start_scenario_engine(db)
         try:
             refresher.run_until(stop, poll)
         except KeyboardInterrupt:
             stop.set()
             outbox_stop.set()
+            scenarios_stop.set()
+
+
+def _scenarios_once(db: Database) -> None:
+    """Move every scenario run that is due now, saying what happened."""
+    from kizuna.scenarios.engine import ScenarioEngine
+
+    done = ScenarioEngine(db).run_until_idle()
+    console.print(f"scenarios: {done.entered:,} entered, {done.advanced:,} runs moved, "
+                  f"{done.goals:,} reached their goal")  # fmt: skip
 
 
 def _outbox_once(db: Database) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from kizuna.delivery.rules import cap_reached, quiet_until
+from kizuna.delivery.rules import cap_frees_at, cap_reached, in_global_control, quiet_until
 from kizuna.delivery.settings import DeliverySettings
 from kizuna.store.addresses import Address
 from kizuna.store.messages import MessageRecord
@@ -59,6 +59,10 @@ def judge(
         return Verdict("skip", "development_workspace")
     if message.purpose != "marketing" or channel == "webhook":
         return SEND
+    if message.source_kind in ("scenario", "campaign") and in_global_control(
+        message.customer_id, settings
+    ):  # a safety net: scenarios and campaigns hold these customers out already
+        return Verdict("skip", "global_control")
     status = facts.consent.get((message.customer_id, channel))
     if status != "opted_in":
         return Verdict("skip", "opted_out" if status == "opted_out" else "no_consent")
@@ -66,7 +70,10 @@ def judge(
         return Verdict("skip", f"topic_unsubscribed:{message.topic}")
     cap = cap_reached(settings.frequency_caps, channel, sent, now)
     if cap is not None:
-        return Verdict("skip", f"frequency_cap:{cap.max_messages}/{cap.days:g}d:{cap.channel}")
+        reason = f"frequency_cap:{cap.max_messages}/{cap.days:g}d:{cap.channel}"
+        if message.params.get("on_cap") == "defer":  # the scenario said: wait for room
+            return Verdict("defer", reason, cap_frees_at(cap, sent, now))
+        return Verdict("skip", reason)
     until = quiet_until(settings.quiet_hours, channel, now, time_zone)
     if until is not None:
         return Verdict("defer", "quiet_hours", until)

@@ -84,9 +84,10 @@ class _Batch:
 class Pipeline:
     """Drains the outbox; keeps provider connections and rate buckets between drains."""
 
-    def __init__(self, db: Database, *, batch_size: int = 500) -> None:
+    def __init__(self, db: Database, *, batch_size: int = 500, lease: timedelta = LEASE) -> None:
         self._db = db
         self._batch = batch_size
+        self._lease = lease
         self._senders = SenderPool()
         self._limiter = RateLimiter()
 
@@ -103,7 +104,7 @@ class Pipeline:
         """Claim one batch of due messages and take each to its final (or next) state."""
         now = self._db.clock.now()
         with self._db.write() as conn:
-            claimed = claim_due(conn, now, self._batch, LEASE)
+            claimed = claim_due(conn, now, self._batch, self._lease)
         report = DrainReport(claimed=len(claimed))
         by_workspace: dict[uuid.UUID, list[MessageRecord]] = {}
         for message in claimed:

@@ -6,13 +6,24 @@ and the scenario engine (to exit a run when the cap is reached) agree exactly.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from kizuna.delivery.settings import FrequencyCap, QuietHours
+from kizuna.delivery.settings import DeliverySettings, FrequencyCap, QuietHours
+from kizuna.domain.buckets import bucket_of
 
-__all__ = ["cap_reached", "cap_window", "quiet_until"]
+__all__ = [
+    "GLOBAL_CONTROL_SALT",
+    "cap_frees_at",
+    "cap_reached",
+    "cap_window",
+    "in_global_control",
+    "quiet_until",
+]
+
+GLOBAL_CONTROL_SALT = "kizuna:global-control"
 
 
 def _applies(rule_channels: Sequence[str], channel: str) -> bool:
@@ -41,6 +52,17 @@ def cap_reached(
     return None
 
 
+def cap_frees_at(
+    cap: FrequencyCap, sent: Sequence[tuple[str, datetime]], now: datetime
+) -> datetime:
+    """When enough counted sends leave ``cap``'s window for one more message to fit."""
+    since = now - timedelta(days=cap.days)
+    counted = sorted(at for ch, at in sent if at >= since and _applies([cap.channel], ch))
+    # One more fits once all but max_messages - 1 of them are older than the window.
+    oldest_to_leave = counted[len(counted) - cap.max_messages]
+    return oldest_to_leave + timedelta(days=cap.days)
+
+
 def quiet_until(
     quiet: QuietHours | None, channel: str, now: datetime, time_zone: str
 ) -> datetime | None:
@@ -57,3 +79,9 @@ def quiet_until(
     if end <= local:
         end += timedelta(days=1)
     return end.astimezone(now.tzinfo)
+
+
+def in_global_control(customer_id: uuid.UUID, settings: DeliverySettings) -> bool:
+    """Whether the customer is in the workspace-wide control group (no marketing at all)."""
+    share = settings.global_control_percent
+    return share > 0 and bucket_of(customer_id, GLOBAL_CONTROL_SALT, 10_000) < share * 100

@@ -80,6 +80,9 @@ class DeliverySettings(_Strict):
     max_attempts: int = Field(default=6, gt=0)  # transient failures before a message is dead
     track_opens: bool = True
     track_clicks: bool = True
+    # A share of customers kept from all marketing (scenarios and campaigns), the
+    # baseline every send is measured against; drawn by a stable hash of the customer.
+    global_control_percent: float = Field(default=0, ge=0, le=50)
 
 
 def parse_delivery_settings(data: object) -> DeliverySettings:

@@ -42,6 +42,7 @@ from sqlalchemy.engine import Connection
 from kizuna.domain.records import CustomerTraits, ProductRecord
 from kizuna.ingest.ecommerce import CommerceAction, apply_commerce
 from kizuna.ingest.segment import Message, strip_personal
+from kizuna.scenarios.inbox import notify_events
 from kizuna.segments.membership import message_causes
 from kizuna.store.commerce import upsert_products
 from kizuna.store.customers import trait_values
@@ -179,6 +180,8 @@ def _store(scope: Scope, messages: Sequence[Message]) -> set[str]:
     applied = [(m, o) for m, o in zip(fresh, owners, strict=True) if m.message_id in inserted]
     _apply_side_effects(scope, resolver, applied)
     enqueue_changes(scope, message_causes(applied))  # segments re-evaluate these customers
+    tracked = [(o, m.raw.event, _payload(m)) for m, o in applied if m.raw.event]
+    notify_events(scope, tracked)  # scenario triggers, goals and waits
     resolver.flush()
     return inserted
 

@@ -240,6 +240,9 @@ class Send(_Node):
     template: str = Field(min_length=1, max_length=64)
     purpose: Literal["marketing", "transactional"] = "marketing"
     topic: str | None = Field(default=None, max_length=64)
+    # When a frequency cap is reached at send time: skip this message, or hold it until
+    # the cap allows (exits.on_frequency_cap ends the run instead).
+    when_capped: Literal["skip", "defer"] = "skip"
     next: NodeId | None = None  # None: the run completes after sending
 
 

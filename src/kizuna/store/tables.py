@@ -34,6 +34,7 @@ __all__ = [
     "orders",
     "preferences",
     "products",
+    "scenario_cursors",
     "scenario_inbox",
     "scenario_runs",
     "scenario_steps",
@@ -239,7 +240,17 @@ orders = sa.Table(
     sa.Column("cancelled_at", UTCDateTime),
     sa.Column("returned_at", UTCDateTime),
     sa.Column("updated_at", UTCDateTime, nullable=False),
-    sa.Index(None, "workspace_id", "customer_id", "ordered_at"),
+    # Covers the segment leaves on purchases (a customer's orders in a window): index only.
+    sa.Index(
+        "ix_orders_customer_purchases",
+        "workspace_id",
+        "customer_id",
+        "ordered_at",
+        "status",
+        "total",
+        "refunded",
+        "channel",
+    ),
     sa.Index(None, "workspace_id", "ordered_at"),
 )
 
@@ -621,4 +632,15 @@ scenario_inbox = sa.Table(
     sa.Column("payload", JSONDoc, nullable=False),  # event properties; segment change
     sa.Column("at", UTCDateTime, nullable=False),
     sa.Index(None, "inbox_id"),  # drains take the oldest rows across workspaces
+)
+
+scenario_cursors = sa.Table(
+    "scenario_cursors",
+    metadata,
+    _ws(),
+    # How far the engine got through a stream or a calendar (segment signals, the last day a
+    # date trigger ran, a schedule done), so each happens once.
+    sa.Column("source", sa.String(100), primary_key=True),
+    sa.Column("position", JSONDoc, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
 )
