@@ -33,9 +33,8 @@ from kizuna.analytics.catalog import (
 )
 from kizuna.analytics.metrics import MetricsRefresh, metrics_query, refresh_customer_metrics
 from kizuna.bootstrap import open_database
+from kizuna.client_automation import AutomationMixin
 from kizuna.config import load_settings
-from kizuna.content.library import save_template
-from kizuna.content.spec import TemplateSpec, load_template_text, parse_template_spec
 from kizuna.domain.normalize import parse_datetime
 from kizuna.errors import InvalidInput, Problem
 from kizuna.profiles import customer_profile, customer_timeline, profile_view
@@ -59,12 +58,9 @@ from kizuna.segments.report import (
 from kizuna.store.customers import PII_TRAITS
 from kizuna.store.database import Database
 from kizuna.store.frames import read_frame
-from kizuna.store.messages import SendIntent, enqueue, list_messages
 from kizuna.store.operation_log import Actor
-from kizuna.store.profiles import find_customer_id
 from kizuna.store.segments import SavedSegment, list_segments, save_segment
 from kizuna.store.tables import customers, events, order_items, orders, products
-from kizuna.store.templates import TemplateRecord, list_templates
 from kizuna.store.workspaces import Workspace, get_workspace
 
 __all__ = ["Kizuna", "connect"]
@@ -96,7 +92,7 @@ def connect(
     return Kizuna(open_database(settings), workspace)
 
 
-class Kizuna:
+class Kizuna(AutomationMixin):
     """One workspace's data, read-only, as DataFrames."""
 
     def __init__(self, db: Database, workspace: str) -> None:
@@ -352,49 +348,3 @@ class Kizuna:
             for chunk in export.stream():
                 handle.write(chunk)
         return export.rows
-
-    # --- content and delivery ---------------------------------------------------------
-
-    def templates(self) -> pd.DataFrame:
-        """Message templates: key, channel, name, version, who saved it and when."""
-        with workspace_scope(self.db, self.workspace.slug) as scope:
-            saved = list_templates(scope)
-        columns = ["key", "channel", "name", "version", "created_by", "updated_at"]
-        frame = pd.DataFrame([[getattr(t, c) for c in columns] for t in saved], columns=columns)
-        frame["updated_at"] = pd.to_datetime(frame["updated_at"], utc=True).dt.tz_convert(
-            self._zone
-        )
-        return frame
-
-    def save_template(self, spec: TemplateSpec | dict[str, Any] | str | Path) -> TemplateRecord:
-        """Save a template from a spec, a dict, or a .yaml/.json file (checked first)."""
-        if isinstance(spec, str | Path):
-            path = Path(spec)
-            fmt: Literal["yaml", "json"] = "json" if path.suffix.lower() == ".json" else "yaml"
-            spec = load_template_text(path.read_text(encoding="utf-8-sig"), fmt)
-        elif isinstance(spec, dict):
-            spec = parse_template_spec(spec)
-        with workspace_scope(self.db, self.workspace.slug, write=True) as scope:
-            return save_template(scope, spec, Actor.os_user("python").name)
-
-    def send(
-        self, customer: str, template: str, *, channel: str = "email", key: str,
-        purpose: str = "transactional", params: dict[str, Any] | None = None,
-    ) -> str:  # fmt: skip
-        """Queue one message (the same ``key`` is sent once); returns its message id."""
-        with workspace_scope(self.db, self.workspace.slug, write=True) as scope:
-            who = find_customer_id(scope.conn, scope.cipher, scope.workspace_id, customer)
-            intent = SendIntent(who, channel, template, key, purpose=purpose, params=params or {})
-            return str(enqueue(scope, [intent])[0])
-
-    def messages(self, *, status: str | None = None, limit: int = 1000) -> pd.DataFrame:
-        """The message log, newest first: channel, template, source, status, reason, times."""
-        with workspace_scope(self.db, self.workspace.slug) as scope:
-            found = list_messages(scope, status=status, limit=limit)
-        columns = ["message_id", "customer_id", "channel", "purpose", "template_key",
-                   "source_kind", "source_id", "step", "variant", "status", "reason",
-                   "attempts", "created_at", "sent_at", "delivered_at"]  # fmt: skip
-        frame = pd.DataFrame([[getattr(m, c) for c in columns] for m in found], columns=columns)
-        for column in ("created_at", "sent_at", "delivered_at"):
-            frame[column] = pd.to_datetime(frame[column], utc=True).dt.tz_convert(self._zone)
-        return frame

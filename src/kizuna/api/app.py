@@ -13,6 +13,7 @@ from kizuna.api import (
     delivery,
     feedback,
     ingest,
+    scenario_reports,
     scenarios,
     segments,
     templates,
@@ -43,6 +44,7 @@ def build_app(db: Database, api_token: str | None = None) -> FastAPI:
     app.include_router(analytics.router)
     app.include_router(segments.router)
     app.include_router(scenarios.router)
+    app.include_router(scenario_reports.router)
     app.include_router(templates.router)
     app.include_router(delivery.router)
     app.include_router(tracking.router)

@@ -208,5 +208,8 @@ def schema_command(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``kizuna journeys`` to ``app``."""
+    """Add ``kizuna journeys`` (with ``stats`` and ``simulate``) to ``app``."""
+    from kizuna.cli.journeys_reports import add_report_commands
+
+    add_report_commands(journeys_app)
     app.add_typer(journeys_app, name="journeys")

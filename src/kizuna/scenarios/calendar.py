@@ -132,9 +132,11 @@ def enter_chunk(
     *,
     priorities: dict[uuid.UUID, int],
     settings: DeliverySettings,
+    only_live: bool = False,
 ) -> EntryReport:
     """Enter one chunk of calendar candidates and end the runs they displace."""
-    active = active_runs_of(scope, [c.customer_id for c in chunk], lock=True)
+    mine = [scenario.scenario_id] if only_live else None  # a simulation sees its own runs
+    active = active_runs_of(scope, [c.customer_id for c in chunk], lock=True, scenario_ids=mine)
     report = enter(scope, scenario, chunk, active=active, priorities=priorities,
                    settings=settings)  # fmt: skip
     update_runs(scope.conn, scope.workspace_id, [u for _, u, _ in report.displaced], scope.now)

@@ -17,24 +17,31 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from kizuna.scenarios.definition import EventTrigger, ScenarioSpec, WaitFor
+from kizuna.scenarios.definition import EventTrigger, ScenarioSpec, SegmentTrigger, WaitFor
 from kizuna.store.scenario_runs import enqueue_inbox
 from kizuna.store.scope import Scope
 from kizuna.store.tables import scenario_versions, scenarios
 
-__all__ = ["forget_watched", "notify_events", "watched_events"]
+__all__ = ["forget_watched", "listened_to", "notify_events", "watched_events"]
 
 _TTL_SECONDS = 5.0
 _cache: dict[uuid.UUID, tuple[float, frozenset[str]]] = {}
 _lock = threading.Lock()
 
 
-def _names(spec: ScenarioSpec) -> set[str]:
-    found = {spec.goal.event} if spec.goal else set()
+def listened_to(spec: ScenarioSpec) -> tuple[set[str], set[str]]:
+    """Event names and segment keys a scenario starts on, ends on or waits for."""
+    names = {spec.goal.event} if spec.goal else set()
+    keys: set[str] = set()
     if isinstance(spec.trigger, EventTrigger):
-        found.add(spec.trigger.event)
-    found.update(n.event.event for n in spec.nodes if isinstance(n, WaitFor) and n.event)
-    return found
+        names.add(spec.trigger.event)
+    if isinstance(spec.trigger, SegmentTrigger):
+        keys.add(spec.trigger.segment)
+    for node in spec.nodes:
+        if isinstance(node, WaitFor):
+            names.update([node.event.event] if node.event else [])
+            keys.update([node.segment] if node.segment else [])
+    return names, keys
 
 
 def watched_events(conn: Connection, workspace_id: uuid.UUID) -> frozenset[str]:
@@ -50,7 +57,7 @@ def watched_events(conn: Connection, workspace_id: uuid.UUID) -> frozenset[str]:
         .join(scenarios, sa.and_(s.workspace_id == v.workspace_id, s.scenario_id == v.scenario_id))
         .where(v.workspace_id == workspace_id, s.status.in_(["live", "paused"]))
     ).scalars()
-    names = frozenset(n for d in rows for n in _names(ScenarioSpec.model_validate(d)))
+    names = frozenset(n for d in rows for n in listened_to(ScenarioSpec.model_validate(d))[0])
     with _lock:
         _cache[workspace_id] = (now, names)
     return names

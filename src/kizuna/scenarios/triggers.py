@@ -89,10 +89,18 @@ def handle_arrivals(
     live: Sequence[LoadedScenario],
     versions: VersionCache,
     settings: DeliverySettings,
+    *,
+    only_live: bool = False,
 ) -> TriggerReport:
-    """Apply arrivals to runs (goals, waits) and start the runs they trigger."""
+    """Apply arrivals to runs (goals, waits) and start the runs they trigger.
+
+    ``only_live`` looks at runs of the ``live`` scenarios alone (a simulation must not
+    lock or count the workspace's real runs).
+    """
     report = TriggerReport()
-    runs = active_runs_of(scope, {a.customer_id for a in arrivals}, lock=True)
+    scope_ids = [s.scenario_id for s in live] if only_live else None
+    runs = active_runs_of(scope, {a.customer_id for a in arrivals}, lock=True,
+                          scenario_ids=scope_ids)  # fmt: skip
     by_customer: dict[uuid.UUID, list[RunRecord]] = {}
     for run in runs:
         by_customer.setdefault(run.customer_id, []).append(run)

@@ -145,9 +145,13 @@ def claim_due_runs(conn: Connection, now: datetime, limit: int) -> list[RunRecor
 
 
 def active_runs_of(
-    scope: Scope, customer_ids: Iterable[uuid.UUID], *, lock: bool = False
+    scope: Scope,
+    customer_ids: Iterable[uuid.UUID],
+    *,
+    lock: bool = False,
+    scenario_ids: Iterable[uuid.UUID] | None = None,
 ) -> list[RunRecord]:
-    """Active runs of these customers (locked for this transaction when asked)."""
+    """Active runs of these customers (of these scenarios), locked when asked."""
     ids = list(set(customer_ids))
     if not ids:
         return []
@@ -155,6 +159,8 @@ def active_runs_of(
     query = sa.select(scenario_runs).where(
         r.workspace_id == scope.workspace_id, r.customer_id.in_(ids), r.status == "active"
     )
+    if scenario_ids is not None:
+        query = query.where(r.scenario_id.in_(list(scenario_ids)))
     if lock and scope.conn.dialect.name == "postgresql":
         query = query.with_for_update()
     return [_run(row) for row in scope.conn.execute(query)]
