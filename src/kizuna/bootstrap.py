@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kizuna.clock import Clock, SystemClock
 from kizuna.config import Settings, load_settings
-from kizuna.security.pii import PiiCipher, load_or_create_secret
+from kizuna.security.keys import KeyLocation, open_cipher
 from kizuna.store.database import Database
 from kizuna.store.engine import make_engine
 from kizuna.store.migrate import upgrade
@@ -18,7 +18,8 @@ def open_database(
     """Open the configured store (creating ``KIZUNA_HOME`` and the key on first run)."""
     settings = settings or load_settings()
     settings.home.mkdir(parents=True, exist_ok=True)
-    cipher = PiiCipher(load_or_create_secret(settings.home, settings.secret_key))
+    # The whole keyring: current key, keys being rotated out, the fixed lookup key.
+    cipher = open_cipher(KeyLocation.from_settings(settings))
     engine = make_engine(settings.database_url)
     if migrate:
         upgrade(engine)

@@ -20,18 +20,16 @@ from kizuna.analytics.catalog import (
 )
 from kizuna.analytics.charts.output import figure_bytes
 from kizuna.analytics.metrics import refresh_customer_metrics
-from kizuna.api.deps import get_db, require_api_token
+from kizuna.api.deps import get_db, require
 from kizuna.store.database import Database
 from kizuna.store.workspaces import Workspace, get_workspace
 
 __all__ = ["router"]
 
-router = APIRouter(
-    prefix="/api/workspaces/{workspace}",
-    tags=["analytics"],
-    dependencies=[Depends(require_api_token)],
-)
+router = APIRouter(prefix="/api/workspaces/{workspace}", tags=["analytics"])
 Db = Annotated[Database, Depends(get_db)]
+_READ = [Depends(require("analytics.read"))]
+_REFRESH = [Depends(require("analytics.refresh"))]
 AsOf = Annotated[str | None, Query(description="Analysis date (workspace time zone); now")]
 Since = Annotated[str | None, Query(description="Start of the window")]
 Currency = Annotated[str | None, Query(description="Currency, when orders use several")]
@@ -103,7 +101,9 @@ def _request(
     return ws, request
 
 
-@router.get("/analytics", response_model=list[AnalysisInfo], summary="List analyses")
+@router.get(
+    "/analytics", dependencies=_READ, response_model=list[AnalysisInfo], summary="List analyses"
+)
 def list_analyses(workspace: str, db: Db) -> list[AnalysisInfo]:
     """Every analysis: its name, titles, breakdowns and whether it has a plot."""
     with db.read() as conn:
@@ -120,7 +120,9 @@ def list_analyses(workspace: str, db: Db) -> list[AnalysisInfo]:
     ]
 
 
-@router.get("/analytics/{name}", response_model=AnalysisTable, summary="Run an analysis")
+@router.get(
+    "/analytics/{name}", dependencies=_READ, response_model=AnalysisTable, summary="Run an analysis"
+)
 def get_analysis_table(
     workspace: str, name: str, db: Db, as_of: AsOf = None, since: Since = None,
     currency: Currency = None, by: By = None,
@@ -139,6 +141,7 @@ def get_analysis_table(
 
 @router.get(
     "/analytics/{name}/plot",
+    dependencies=_READ,
     summary="Plot an analysis",
     response_class=Response,
     responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}},
@@ -156,7 +159,12 @@ def get_analysis_plot(
     return Response(figure_bytes(figure, format), media_type=media)
 
 
-@router.post("/metrics/refresh", response_model=MetricsRefreshOut, summary="Refresh metrics")
+@router.post(
+    "/metrics/refresh",
+    dependencies=_REFRESH,
+    response_model=MetricsRefreshOut,
+    summary="Refresh metrics",
+)
 def post_metrics_refresh(
     workspace: str, db: Db, as_of: AsOf = None, currency: Currency = None
 ) -> MetricsRefreshOut:

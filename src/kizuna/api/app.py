@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import secrets
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from kizuna import __version__
 from kizuna.api import (
     analytics,
+    auth,
     customers,
     delivery,
     feedback,
     ingest,
+    privacy,
     scenario_reports,
     scenarios,
     segments,
     templates,
     tracking,
+    users,
 )
-from kizuna.api.errors import install_error_handlers
+from kizuna.api.errors import error_body, install_error_handlers
+from kizuna.security.access import Forbidden
 from kizuna.store.database import Database
 
 __all__ = ["build_app"]
@@ -28,8 +33,10 @@ __all__ = ["build_app"]
 def build_app(db: Database, api_token: str | None = None) -> FastAPI:
     """An app serving the ingestion API (Segment spec) and the read API on ``db``.
 
-    ``api_token`` guards the read API (none given: a random one, so the read API stays
-    closed); ingestion authenticates with write keys.
+    Callers sign in (``/api/auth/sign-in``) or send a personal API token; every route
+    declares the permission it needs (``api/deps.py``). ``api_token`` is the operator's
+    break-glass token, administrator of every workspace (none given: a random one, so
+    nobody holds it); ingestion authenticates with write keys.
     """
     app = FastAPI(
         title="Kizuna",
@@ -39,6 +46,9 @@ def build_app(db: Database, api_token: str | None = None) -> FastAPI:
     app.state.db = db
     app.state.api_token = api_token or secrets.token_urlsafe(32)
     install_error_handlers(app)
+    app.add_exception_handler(Forbidden, _forbidden)
+    app.include_router(auth.router)
+    app.include_router(users.router)
     app.include_router(ingest.router)
     app.include_router(customers.router)
     app.include_router(analytics.router)
@@ -49,4 +59,11 @@ def build_app(db: Database, api_token: str | None = None) -> FastAPI:
     app.include_router(delivery.router)
     app.include_router(tracking.router)
     app.include_router(feedback.router)
+    app.include_router(privacy.router)
     return app
+
+
+async def _forbidden(_request: Request, exc: Exception) -> JSONResponse:
+    # Registered beside the KizunaError handler; the more specific class wins.
+    assert isinstance(exc, Forbidden)
+    return JSONResponse(error_body(exc.code, str(exc)), status_code=403)

@@ -3,6 +3,9 @@
 Provider secrets go in and never come out. Seed addresses are listed masked.
 Send intents are checked whole before any is written: one bad intent answers 400
 naming it (``intents[2]``), and nothing of the request is queued.
+
+Reading needs ``delivery.read``; rules, providers and seeds ``delivery.admin``;
+queueing messages ``messages.send``; test sends ``messages.test``.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query
 from pydantic import BaseModel, Field
 
-from kizuna.api.deps import get_db, require_api_token
+from kizuna.api.deps import get_db, require
 from kizuna.delivery.settings import (
     DeliverySettings,
     load_delivery_settings,
@@ -32,12 +35,12 @@ from kizuna.store.seed_addresses import add_seed_address, list_seed_addresses
 
 __all__ = ["router"]
 
-router = APIRouter(
-    prefix="/api/workspaces/{workspace}",
-    tags=["delivery"],
-    dependencies=[Depends(require_api_token)],
-)
+router = APIRouter(prefix="/api/workspaces/{workspace}", tags=["delivery"])
 Db = Annotated[Database, Depends(get_db)]
+_READ = [Depends(require("delivery.read"))]
+_ADMIN = [Depends(require("delivery.admin"))]
+_SEND = [Depends(require("messages.send"))]
+_TEST = [Depends(require("messages.test"))]
 
 
 class ProviderIn(BaseModel):
@@ -117,14 +120,24 @@ def _message_out(m: MessageRecord) -> MessageOut:
     )  # fmt: skip
 
 
-@router.get("/delivery/settings", response_model=DeliverySettings, summary="Delivery rules")
+@router.get(
+    "/delivery/settings",
+    dependencies=_READ,
+    response_model=DeliverySettings,
+    summary="Delivery rules",
+)
 def get_settings(workspace: str, db: Db) -> DeliverySettings:
     """Frequency caps, quiet hours, sender (legal footer), topics, retries, tracking."""
     with workspace_scope(db, workspace) as scope:
         return load_delivery_settings(scope.conn, scope.workspace_id)
 
 
-@router.put("/delivery/settings", response_model=DeliverySettings, summary="Set delivery rules")
+@router.put(
+    "/delivery/settings",
+    dependencies=_ADMIN,
+    response_model=DeliverySettings,
+    summary="Set delivery rules",
+)
 def put_settings(
     workspace: str, db: Db, body: Annotated[dict[str, Any], Body()]
 ) -> DeliverySettings:
@@ -135,14 +148,18 @@ def put_settings(
     return parsed
 
 
-@router.get("/delivery/providers", response_model=list[ProviderOut], summary="Providers")
+@router.get(
+    "/delivery/providers", dependencies=_READ, response_model=list[ProviderOut], summary="Providers"
+)
 def get_providers(workspace: str, db: Db) -> list[ProviderOut]:
     """Each channel's provider and health (secrets are never returned)."""
     with workspace_scope(db, workspace) as scope:
         return [ProviderOut(**p) for p in list_providers(scope.conn, scope.workspace_id)]
 
 
-@router.put("/delivery/providers/{channel}", summary="Set a channel's provider")
+@router.put(
+    "/delivery/providers/{channel}", dependencies=_ADMIN, summary="Set a channel's provider"
+)
 def put_provider(workspace: str, channel: str, db: Db, body: ProviderIn) -> dict[str, str]:
     """Point a channel at a provider (smtp, line, twilio, fcm, webhook, null)."""
     with workspace_scope(db, workspace, write=True) as scope:
@@ -150,7 +167,9 @@ def put_provider(workspace: str, channel: str, db: Db, body: ProviderIn) -> dict
     return {"channel": channel, "provider": body.provider}
 
 
-@router.get("/delivery/seeds", response_model=list[SeedOut], summary="Seed addresses")
+@router.get(
+    "/delivery/seeds", dependencies=_READ, response_model=list[SeedOut], summary="Seed addresses"
+)
 def get_seeds(workspace: str, db: Db) -> list[SeedOut]:
     """Test recipients, masked."""
     with workspace_scope(db, workspace) as scope:
@@ -160,7 +179,7 @@ def get_seeds(workspace: str, db: Db) -> list[SeedOut]:
         ]
 
 
-@router.post("/delivery/seeds", status_code=201, summary="Add a seed address")
+@router.post("/delivery/seeds", dependencies=_ADMIN, status_code=201, summary="Add a seed address")
 def post_seed(workspace: str, db: Db, body: SeedIn) -> dict[str, str]:
     """Add a test recipient (test sends go there; a development workspace sends only there)."""
     with workspace_scope(db, workspace, write=True) as scope:
@@ -176,7 +195,7 @@ def _mask(channel: str, address: str) -> str:
     return address[:4] + "…"
 
 
-@router.post("/messages", status_code=202, summary="Queue messages")
+@router.post("/messages", dependencies=_SEND, status_code=202, summary="Queue messages")
 def post_messages(workspace: str, db: Db, body: list[IntentIn]) -> dict[str, list[uuid.UUID]]:
     """Queue send intents (all or none); a repeated idempotency key returns its message."""
     with workspace_scope(db, workspace, write=True) as scope:
@@ -200,7 +219,9 @@ class TestSendIn(BaseModel):
     customer: str = Field(description="Render for this customer: id, shop id, email or phone")
 
 
-@router.post("/delivery/test-send", status_code=202, summary="Test send to the seed list")
+@router.post(
+    "/delivery/test-send", dependencies=_TEST, status_code=202, summary="Test send to the seed list"
+)
 def post_test_send(workspace: str, db: Db, body: TestSendIn) -> dict[str, list[uuid.UUID]]:
     """Queue the template, rendered for the customer, to every seed address of its channel."""
     with workspace_scope(db, workspace, write=True) as scope:
@@ -208,7 +229,9 @@ def post_test_send(workspace: str, db: Db, body: TestSendIn) -> dict[str, list[u
         return {"message_ids": queue_test_send(scope, body.template_key, customer_id)}
 
 
-@router.get("/messages", response_model=list[MessageOut], summary="The message log")
+@router.get(
+    "/messages", dependencies=_READ, response_model=list[MessageOut], summary="The message log"
+)
 def get_messages(
     workspace: str,
     db: Db,
@@ -229,7 +252,9 @@ def get_messages(
         return [_message_out(m) for m in found]
 
 
-@router.get("/messages/{message_id}", response_model=MessageOut, summary="One message")
+@router.get(
+    "/messages/{message_id}", dependencies=_READ, response_model=MessageOut, summary="One message"
+)
 def get_one_message(workspace: str, message_id: uuid.UUID, db: Db) -> MessageOut:
     """One message with its status, reason and provider id."""
     with workspace_scope(db, workspace) as scope:

@@ -3,7 +3,7 @@
 Three ways in, all per workspace (``/api/workspaces/{ws}/feedback/…``):
 
 - ``POST …/reports``: one raw RFC 822 message (a DSN or an ARF report) as the
-  body, with the operator's bearer token. A message that is neither answers 400
+  body, with a token or session holding ``delivery.admin``. A message that is neither answers 400
   ``not_a_report`` saying why.
 - ``POST …/twilio``: Twilio's SMS status callback, authenticated by its
   ``X-Twilio-Signature`` (HMAC of the callback URL and the form, keyed with the
@@ -17,7 +17,7 @@ Three ways in, all per workspace (``/api/workspaces/{ws}/feedback/…``):
   (30005/30006) still suppresses the number.
 - ``POST …/events``: a generic JSON webhook for providers (or a relay in front of
   one) that report delivered / bounced / complained / failed per message, with
-  the operator's bearer token.
+  a token holding ``delivery.admin``.
 
 Each answer lists what was applied per recipient, addresses masked.
 """
@@ -35,7 +35,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
-from kizuna.api.deps import get_db, require_api_token
+from kizuna.api.deps import get_db, public, require
 from kizuna.api.errors import error_body
 from kizuna.channels.base import ProviderConfig
 from kizuna.channels.sms import verify_twilio_signature
@@ -62,7 +62,8 @@ MAX_REPORT_BYTES = 10 * 1024 * 1024  # a bounce may carry the whole original mes
 
 router = APIRouter(prefix="/api/workspaces/{workspace}/feedback", tags=["feedback"])
 Db = Annotated[Database, Depends(get_db)]
-_Admin = [Depends(require_api_token)]
+_Admin = [Depends(require("delivery.admin"))]
+_SIGNED = [Depends(public("Twilio signs each callback (X-Twilio-Signature), checked here"))]
 _VERDICTS = {
     "delivered": Verdict.DELIVERED,
     "complained": Verdict.COMPLAINT,
@@ -178,6 +179,7 @@ def _apply_report(db: Database, workspace: str, raw: bytes) -> ReportOut:
 @router.post(
     "/twilio",
     response_model=CallbackOut,
+    dependencies=_SIGNED,
     summary="Twilio SMS status callback (signed with X-Twilio-Signature)",
     responses={403: {"description": "The signature does not match"}},
 )

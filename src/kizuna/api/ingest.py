@@ -21,11 +21,11 @@ import uuid
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 
-from kizuna.api.deps import get_db
+from kizuna.api.deps import get_db, write_key_only
 from kizuna.api.errors import error_body
 from kizuna.errors import Unauthorized
 from kizuna.ingest.group_commit import ingest_request
@@ -42,7 +42,8 @@ from kizuna.store.workspaces import authenticate_write_key
 
 __all__ = ["KEY_CACHE_SECONDS", "router"]
 
-router = APIRouter(prefix="/v1", tags=["ingest"])
+# Write keys can only ingest, and only write keys ingest (no account or operator token).
+router = APIRouter(prefix="/v1", tags=["ingest"], dependencies=[Depends(write_key_only())])
 
 _SUCCESS = orjson.dumps({"success": True})
 KEY_CACHE_SECONDS = 5.0

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query
 from pydantic import BaseModel, Field
 
-from kizuna.api.deps import get_db, require_api_token
+from kizuna.api.deps import get_db, require
 from kizuna.errors import InvalidInput, Problem
 from kizuna.scenarios.checks import parse_scenario
 from kizuna.scenarios.definition import ScenarioSpec
@@ -27,12 +27,10 @@ from kizuna.store.database import Database
 
 __all__ = ["router"]
 
-router = APIRouter(
-    prefix="/api/workspaces/{workspace}/scenarios",
-    tags=["scenarios"],
-    dependencies=[Depends(require_api_token)],
-)
+router = APIRouter(prefix="/api/workspaces/{workspace}/scenarios", tags=["scenarios"])
 Db = Annotated[Database, Depends(get_db)]
+_READ = [Depends(require("scenarios.read"))]
+_WRITE = [Depends(require("scenarios.write"))]  # a simulation is part of designing a draft
 
 
 class NodeStatsOut(BaseModel):
@@ -141,7 +139,9 @@ def _parse(spec: dict[str, Any]) -> ScenarioSpec:
         raise _in_body(exc) from None
 
 
-@router.get("/{key}/stats", response_model=StatsOut, summary="Per-node statistics")
+@router.get(
+    "/{key}/stats", dependencies=_READ, response_model=StatsOut, summary="Per-node statistics"
+)
 def get_stats(
     workspace: str,
     key: str,
@@ -154,7 +154,12 @@ def get_stats(
     return StatsOut.model_validate(stats.as_dict())
 
 
-@router.post("/simulate", response_model=SimulationOut, summary="Simulate a draft on history")
+@router.post(
+    "/simulate",
+    dependencies=_WRITE,
+    response_model=SimulationOut,
+    summary="Simulate a draft on history",
+)
 def post_simulate(
     workspace: str,
     db: Db,

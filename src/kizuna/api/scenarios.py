@@ -3,7 +3,8 @@
 Bodies are parsed by the scenario language itself (not by FastAPI), so a bad
 definition answers 400 with every problem at its node's path
 (``nodes.remind.template``). Publishing, pausing, resuming and archiving are written
-to the operation log with the caller (``api-token``) and the client's address.
+to the operation log with the caller and the client's address. Reading needs
+``scenarios.read``, drafts ``scenarios.write``, going live or stopping ``scenarios.publish``.
 """
 
 from __future__ import annotations
@@ -12,15 +13,15 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Request, Response
+from fastapi import APIRouter, Body, Depends, Response
 from pydantic import BaseModel
 
-from kizuna.api.deps import get_db, require_api_token
+from kizuna.api.deps import get_db, require
 from kizuna.errors import InvalidInput, Problem
 from kizuna.scenarios.checks import parse_scenario, scenario_schema
+from kizuna.security.access import Caller
 from kizuna.segments.report import workspace_scope
 from kizuna.store.database import Database
-from kizuna.store.operation_log import Actor
 from kizuna.store.scenarios import (
     SavedScenario,
     archive_scenario,
@@ -36,12 +37,12 @@ from kizuna.store.scenarios import (
 
 __all__ = ["router"]
 
-router = APIRouter(
-    prefix="/api/workspaces/{workspace}/scenarios",
-    tags=["scenarios"],
-    dependencies=[Depends(require_api_token)],
-)
+router = APIRouter(prefix="/api/workspaces/{workspace}/scenarios", tags=["scenarios"])
 Db = Annotated[Database, Depends(get_db)]
+_READ = [Depends(require("scenarios.read"))]
+_WRITE = [Depends(require("scenarios.write"))]
+Writer = Annotated[Caller, Depends(require("scenarios.write"))]
+Publisher = Annotated[Caller, Depends(require("scenarios.publish"))]
 _EXAMPLE = {
     "key": "cart-abandonment",
     "name": "カゴ落ちリマインド",
@@ -124,12 +125,7 @@ def _out(saved: SavedScenario) -> ScenarioOut:
     )  # fmt: skip
 
 
-def _actor(request: Request) -> Actor:
-    # Until users and roles arrive, the operator token is the only identity a caller has.
-    return Actor("api-token", request.client.host if request.client else None)
-
-
-@router.get("", response_model=list[ScenarioOut], summary="List scenarios")
+@router.get("", dependencies=_READ, response_model=list[ScenarioOut], summary="List scenarios")
 def get_scenarios(workspace: str, db: Db) -> list[ScenarioOut]:
     """The workspace's scenarios (not archived), highest priority first."""
     with workspace_scope(db, workspace) as scope:
@@ -137,17 +133,17 @@ def get_scenarios(workspace: str, db: Db) -> list[ScenarioOut]:
 
 
 @router.post("", response_model=ScenarioOut, summary="Save a scenario draft")
-def post_scenario(workspace: str, db: Db, spec: SpecBody) -> ScenarioOut:
+def post_scenario(workspace: str, db: Db, caller: Writer, spec: SpecBody) -> ScenarioOut:
     """Save the definition as the draft of the scenario with its key (checked first).
 
     A live scenario keeps running its published version until the draft is published.
     """
     parsed = parse_scenario(spec)
     with workspace_scope(db, workspace, write=True) as scope:
-        return _out(save_scenario(scope, parsed, "api-token"))
+        return _out(save_scenario(scope, parsed, caller.name))
 
 
-@router.get("/schema", summary="JSON Schema of a scenario definition")
+@router.get("/schema", dependencies=_READ, summary="JSON Schema of a scenario definition")
 def get_schema(workspace: str, db: Db) -> dict[str, Any]:
     """The JSON Schema of a scenario definition (for editors)."""
     with workspace_scope(db, workspace):
@@ -164,7 +160,9 @@ def _problems(db: Database, workspace: str, spec: dict[str, Any]) -> list[Proble
     return []
 
 
-@router.post("/validate", response_model=ValidationOut, summary="Check a definition")
+@router.post(
+    "/validate", dependencies=_WRITE, response_model=ValidationOut, summary="Check a definition"
+)
 def post_validate(workspace: str, db: Db, spec: SpecBody) -> ValidationOut:
     """Every problem the definition has (shape, graph, names, conditions), or ``ok``."""
     problems = _problems(db, workspace, spec)
@@ -173,14 +171,14 @@ def post_validate(workspace: str, db: Db, spec: SpecBody) -> ValidationOut:
     )
 
 
-@router.get("/{key}", response_model=ScenarioOut, summary="Read a scenario")
+@router.get("/{key}", dependencies=_READ, response_model=ScenarioOut, summary="Read a scenario")
 def get_one(workspace: str, key: str, db: Db) -> ScenarioOut:
     """One scenario with its draft and published versions."""
     with workspace_scope(db, workspace) as scope:
         return _out(get_scenario(scope, key))
 
 
-@router.get("/{key}/versions/{version}", summary="Read a published version")
+@router.get("/{key}/versions/{version}", dependencies=_READ, summary="Read a published version")
 def get_published(workspace: str, key: str, version: int, db: Db) -> dict[str, Any]:
     """The definition of one published version, as runs that entered it follow it."""
     with workspace_scope(db, workspace) as scope:
@@ -190,32 +188,32 @@ def get_published(workspace: str, key: str, version: int, db: Db) -> dict[str, A
 
 
 @router.post("/{key}/publish", response_model=PublishedOut, summary="Publish the draft")
-def post_publish(workspace: str, key: str, db: Db, request: Request) -> PublishedOut:
+def post_publish(workspace: str, key: str, db: Db, caller: Publisher) -> PublishedOut:
     """Publish the draft as a new version and make it live; runs under way keep theirs."""
     with workspace_scope(db, workspace, write=True) as scope:
-        version = publish_scenario(scope, key, _actor(request))
+        version = publish_scenario(scope, key, caller.actor())
     return PublishedOut(key=key, version=version, status="live")
 
 
 @router.post("/{key}/pause", response_model=ScenarioOut, summary="Pause a live scenario")
-def post_pause(workspace: str, key: str, db: Db, request: Request) -> ScenarioOut:
+def post_pause(workspace: str, key: str, db: Db, caller: Publisher) -> ScenarioOut:
     """Stop new entries (409 unless live)."""
     with workspace_scope(db, workspace, write=True) as scope:
-        pause_scenario(scope, key, _actor(request))
+        pause_scenario(scope, key, caller.actor())
         return _out(get_scenario(scope, key))
 
 
 @router.post("/{key}/resume", response_model=ScenarioOut, summary="Resume a paused scenario")
-def post_resume(workspace: str, key: str, db: Db, request: Request) -> ScenarioOut:
+def post_resume(workspace: str, key: str, db: Db, caller: Publisher) -> ScenarioOut:
     """Let customers enter again (409 unless paused)."""
     with workspace_scope(db, workspace, write=True) as scope:
-        resume_scenario(scope, key, _actor(request))
+        resume_scenario(scope, key, caller.actor())
         return _out(get_scenario(scope, key))
 
 
 @router.post("/{key}/archive", status_code=204, summary="Archive a scenario")
-def post_archive(workspace: str, key: str, db: Db, request: Request) -> Response:
+def post_archive(workspace: str, key: str, db: Db, caller: Publisher) -> Response:
     """Archive the scenario: no new entries; its key may be used again."""
     with workspace_scope(db, workspace, write=True) as scope:
-        archive_scenario(scope, key, _actor(request))
+        archive_scenario(scope, key, caller.actor())
     return Response(status_code=204)

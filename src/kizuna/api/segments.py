@@ -3,7 +3,8 @@
 Bodies are parsed by the definition language itself (not by FastAPI), so a bad
 definition answers 400 with every problem at its node's path
 (``condition.conditions[2].within.days``). Reveals and exports are written to the
-operation log with the caller (``api-token``) and the client's address.
+operation log with the caller and the client's address. Reading needs ``segments.read``,
+changing ``segments.write``; reveals and clear exports also ``personal_data.read``.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from starlette.background import BackgroundTask
 
-from kizuna.api.deps import get_db, require_api_token
+from kizuna.api.deps import get_db, require
 from kizuna.errors import InvalidInput, Problem
+from kizuna.security.access import Caller
 from kizuna.segments.definition import SegmentSpec, parse_condition, parse_spec
 from kizuna.segments.export import MAX_PREVIEW, SegmentPreview, open_export, preview_segment
 from kizuna.segments.report import (
@@ -31,7 +33,6 @@ from kizuna.segments.report import (
     workspace_scope,
 )
 from kizuna.store.database import Database
-from kizuna.store.operation_log import Actor
 from kizuna.store.segments import (
     SavedSegment,
     archive_segment,
@@ -43,12 +44,12 @@ from kizuna.store.segments import (
 
 __all__ = ["router"]
 
-router = APIRouter(
-    prefix="/api/workspaces/{workspace}/segments",
-    tags=["segments"],
-    dependencies=[Depends(require_api_token)],
-)
+router = APIRouter(prefix="/api/workspaces/{workspace}/segments", tags=["segments"])
 Db = Annotated[Database, Depends(get_db)]
+_READ = [Depends(require("segments.read"))]
+_WRITE = [Depends(require("segments.write"))]
+Writer = Annotated[Caller, Depends(require("segments.write"))]
+Revealer = Annotated[Caller, Depends(require("segments.read", reveal="query"))]
 _SPEC_EXAMPLE = {
     "key": "lapsed-skincare",
     "name": "スキンケア閲覧・90日未購入",
@@ -112,12 +113,7 @@ def _out(saved: SavedSegment) -> SegmentOut:
     )  # fmt: skip
 
 
-def _actor(request: Request) -> Actor:
-    # Until users and roles arrive, the operator token is the only identity a caller has.
-    return Actor("api-token", request.client.host if request.client else None)
-
-
-@router.get("", response_model=list[SegmentOut], summary="List segments")
+@router.get("", dependencies=_READ, response_model=list[SegmentOut], summary="List segments")
 def get_segments(workspace: str, db: Db) -> list[SegmentOut]:
     """The workspace's segments, by rank then key."""
     with workspace_scope(db, workspace) as scope:
@@ -125,14 +121,14 @@ def get_segments(workspace: str, db: Db) -> list[SegmentOut]:
 
 
 @router.post("", response_model=SegmentOut, summary="Create or replace a segment")
-def post_segment(workspace: str, db: Db, spec: SpecBody) -> SegmentOut:
+def post_segment(workspace: str, db: Db, caller: Writer, spec: SpecBody) -> SegmentOut:
     """Save the spec under its key (replacing a segment with that key); checked first."""
     parsed = parse_spec(spec)
     with workspace_scope(db, workspace, write=True) as scope:
-        return _out(save_segment(scope, parsed, "api-token"))
+        return _out(save_segment(scope, parsed, caller.name))
 
 
-@router.get("/schema", summary="JSON Schema of a segment spec")
+@router.get("/schema", dependencies=_READ, summary="JSON Schema of a segment spec")
 def get_schema(workspace: str, db: Db) -> dict[str, Any]:
     """The JSON Schema of a segment spec and its condition tree (for editors)."""
     with workspace_scope(db, workspace):
@@ -152,7 +148,12 @@ def _spec_problems(db: Database, workspace: str, spec: dict[str, Any]) -> list[P
     return []
 
 
-@router.post("/validate", response_model=ValidationOut, summary="Check a spec without saving")
+@router.post(
+    "/validate",
+    dependencies=_WRITE,
+    response_model=ValidationOut,
+    summary="Check a spec without saving",
+)
 def post_validate(workspace: str, db: Db, spec: SpecBody) -> ValidationOut:
     """Every problem the spec has (shape, names, types, cycles), or ``ok``; saves nothing."""
     problems = _spec_problems(db, workspace, spec)
@@ -161,20 +162,22 @@ def post_validate(workspace: str, db: Db, spec: SpecBody) -> ValidationOut:
     )
 
 
-@router.post("/count", response_model=SegmentCounts, summary="Count an unsaved condition")
+@router.post(
+    "/count", dependencies=_READ, response_model=SegmentCounts, summary="Count an unsaved condition"
+)
 def post_count(workspace: str, db: Db, condition: ConditionBody) -> SegmentCounts:
     """Customers matching a condition tree now, and how many each channel reaches."""
     return count_draft(db, workspace, parse_condition(condition))
 
 
-@router.get("/{key}", response_model=SegmentOut, summary="Read a segment")
+@router.get("/{key}", dependencies=_READ, response_model=SegmentOut, summary="Read a segment")
 def get_one(workspace: str, key: str, db: Db) -> SegmentOut:
     """One segment with its definition."""
     with workspace_scope(db, workspace) as scope:
         return _out(get_segment(scope, key))
 
 
-@router.delete("/{key}", status_code=204, summary="Archive a segment")
+@router.delete("/{key}", dependencies=_WRITE, status_code=204, summary="Archive a segment")
 def delete_segment(workspace: str, key: str, db: Db) -> Response:
     """Archive the segment (refused while another segment refers to it)."""
     with workspace_scope(db, workspace, write=True) as scope:
@@ -182,13 +185,15 @@ def delete_segment(workspace: str, key: str, db: Db) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/{key}/count", response_model=SegmentCounts, summary="Count a segment")
+@router.get(
+    "/{key}/count", dependencies=_READ, response_model=SegmentCounts, summary="Count a segment"
+)
 def get_count(workspace: str, key: str, db: Db) -> SegmentCounts:
     """Members now, and how many each channel reaches."""
     return count_segment(db, workspace, key)
 
 
-@router.get("/{key}/report", response_model=FourRReport, summary="4R report")
+@router.get("/{key}/report", dependencies=_READ, response_model=FourRReport, summary="4R report")
 def get_report(
     workspace: str, key: str, db: Db,
     baseline: Annotated[float, Query(description="Expected conversion rate")] = 0.02,
@@ -204,12 +209,12 @@ def get_report(
 
 @router.get("/{key}/preview", response_model=SegmentPreview, summary="Preview members")
 def get_preview(
-    workspace: str, key: str, db: Db, request: Request,
+    workspace: str, key: str, db: Db, caller: Revealer,
     limit: Annotated[int, Query(ge=1, le=MAX_PREVIEW)] = 20,
     reveal: Annotated[bool, Query(description="Personal data in clear (logged)")] = False,
 ) -> SegmentPreview:  # fmt: skip
     """A random sample of members, personal data masked unless ``reveal``."""
-    return preview_segment(db, workspace, key, limit=limit, reveal=reveal, actor=_actor(request))
+    return preview_segment(db, workspace, key, limit=limit, reveal=reveal, actor=caller.actor())
 
 
 @router.get(
@@ -219,12 +224,12 @@ def get_preview(
     responses={200: {"content": {"text/csv": {}, "application/vnd.apache.parquet": {}}}},
 )
 def get_export(
-    workspace: str, key: str, db: Db, request: Request,
+    workspace: str, key: str, db: Db, caller: Revealer,
     format: Annotated[Literal["csv", "parquet"], Query(description="File format")] = "csv",
     reveal: Annotated[bool, Query(description="Personal data in clear")] = False,
 ) -> StreamingResponse:  # fmt: skip
     """Every member as CSV (UTF-8 with BOM) or Parquet, streamed; logged before it starts."""
-    export = open_export(db, workspace, key, format=format, reveal=reveal, actor=_actor(request))
+    export = open_export(db, workspace, key, format=format, reveal=reveal, actor=caller.actor())
     headers = {"Content-Disposition": f'attachment; filename="{export.filename}"',
                "X-Kizuna-Rows": str(export.rows)}  # fmt: skip
     return StreamingResponse(export.stream(), media_type=export.media_type, headers=headers,

@@ -3,7 +3,8 @@
 Bodies are parsed by the template model itself, so a bad template answers 400 with
 every problem at its part and line (``{"field": "html", "line": 12}``). A preview
 masks personal data unless ``reveal``; a revealed preview is written to the
-operation log with the caller (``api-token``) and the client's address.
+operation log with the caller and the client's address. Reading and previewing need
+``templates.read`` (in clear also ``personal_data.read``), changing ``templates.write``.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Query, Response
 from pydantic import BaseModel, Field
 
-from kizuna.api.deps import get_db, require_api_token
+from kizuna.api.deps import get_db, require
 from kizuna.content.context import SAMPLE_CONTEXT
 from kizuna.content.library import (
     TemplatePreview,
@@ -26,9 +27,9 @@ from kizuna.content.library import (
 )
 from kizuna.content.spec import TemplateSpec, parse_template_spec
 from kizuna.errors import InvalidInput, Problem
+from kizuna.security.access import Caller
 from kizuna.segments.report import workspace_scope
 from kizuna.store.database import Database
-from kizuna.store.operation_log import Actor
 from kizuna.store.profiles import find_customer_id
 from kizuna.store.templates import (
     BlockRecord,
@@ -42,12 +43,13 @@ from kizuna.store.templates import (
 
 __all__ = ["router"]
 
-router = APIRouter(
-    prefix="/api/workspaces/{workspace}/templates",
-    tags=["templates"],
-    dependencies=[Depends(require_api_token)],
-)
+router = APIRouter(prefix="/api/workspaces/{workspace}/templates", tags=["templates"])
 Db = Annotated[Database, Depends(get_db)]
+_READ = [Depends(require("templates.read"))]
+_WRITE = [Depends(require("templates.write"))]
+Writer = Annotated[Caller, Depends(require("templates.write"))]
+QueryRevealer = Annotated[Caller, Depends(require("templates.read", reveal="query"))]
+BodyRevealer = Annotated[Caller, Depends(require("templates.read", reveal="body"))]
 _EXAMPLE = {
     "key": "browse-reminder",
     "channel": "email",
@@ -163,12 +165,7 @@ def _preview(preview: TemplatePreview) -> PreviewOut:
     )  # fmt: skip
 
 
-def _actor(request: Request) -> Actor:
-    # Until users and roles arrive, the operator token is the only identity a caller has.
-    return Actor("api-token", request.client.host if request.client else None)
-
-
-@router.get("", response_model=list[TemplateOut], summary="List templates")
+@router.get("", dependencies=_READ, response_model=list[TemplateOut], summary="List templates")
 def get_templates(
     workspace: str, db: Db, channel: Annotated[str | None, Query(description="Only one")] = None
 ) -> list[TemplateOut]:
@@ -178,21 +175,21 @@ def get_templates(
 
 
 @router.post("", response_model=TemplateOut, summary="Create or replace a template")
-def post_template(workspace: str, db: Db, spec: SpecBody) -> TemplateOut:
+def post_template(workspace: str, db: Db, caller: Writer, spec: SpecBody) -> TemplateOut:
     """Save the template under its key (a changed template gets a new version); checked first."""
     parsed = parse_template_spec(spec)
     with workspace_scope(db, workspace, write=True) as scope:
-        return _out(save_template(scope, parsed, "api-token"))
+        return _out(save_template(scope, parsed, caller.name))
 
 
-@router.get("/schema", summary="JSON Schema of a template")
+@router.get("/schema", dependencies=_READ, summary="JSON Schema of a template")
 def get_schema(workspace: str, db: Db) -> dict[str, Any]:
     """The JSON Schema of a template (for editors)."""
     with workspace_scope(db, workspace):
         return TemplateSpec.model_json_schema()
 
 
-@router.get("/context", summary="The personalization context, as a sample")
+@router.get("/context", dependencies=_READ, summary="The personalization context, as a sample")
 def get_context(workspace: str, db: Db) -> dict[str, Any]:
     """A sample of what templates can use (see kizuna.content.context for the rules)."""
     with workspace_scope(db, workspace):
@@ -208,7 +205,9 @@ def _problems(db: Database, workspace: str, spec: dict[str, Any]) -> list[Proble
         return validate_template(scope, parsed)
 
 
-@router.post("/validate", response_model=ValidationOut, summary="Check a template")
+@router.post(
+    "/validate", dependencies=_WRITE, response_model=ValidationOut, summary="Check a template"
+)
 def post_validate(workspace: str, db: Db, spec: SpecBody) -> ValidationOut:
     """Every problem the template has (syntax, unknown names, missing fallbacks); saves nothing."""
     problems = _problems(db, workspace, spec)
@@ -218,24 +217,25 @@ def post_validate(workspace: str, db: Db, spec: SpecBody) -> ValidationOut:
 
 
 @router.post("/preview", response_model=PreviewOut, summary="Preview an unsaved template")
-def post_preview(workspace: str, db: Db, request: Request, body: PreviewIn) -> PreviewOut:
+def post_preview(workspace: str, db: Db, caller: BodyRevealer, body: PreviewIn) -> PreviewOut:
     """Render a template that is not saved yet for a customer."""
+    caller.check_reveal(body.reveal)
     spec = parse_template_spec(body.template)
     with workspace_scope(db, workspace, write=body.reveal) as scope:
         customer_id = find_customer_id(scope.conn, scope.cipher, scope.workspace_id, body.customer)
-        return _preview(preview_template(scope, spec, customer_id, actor=_actor(request),
+        return _preview(preview_template(scope, spec, customer_id, actor=caller.actor(),
                                          reveal=body.reveal, purpose=body.purpose,
                                          params=body.params))  # fmt: skip
 
 
-@router.get("/blocks", response_model=list[BlockOut], summary="List blocks")
+@router.get("/blocks", dependencies=_READ, response_model=list[BlockOut], summary="List blocks")
 def get_blocks(workspace: str, db: Db) -> list[BlockOut]:
     """The workspace's reusable blocks by key."""
     with workspace_scope(db, workspace) as scope:
         return [_block(b) for b in list_blocks(scope)]
 
 
-@router.get("/blocks/{key}", response_model=BlockOut, summary="Read a block")
+@router.get("/blocks/{key}", dependencies=_READ, response_model=BlockOut, summary="Read a block")
 def get_one_block(workspace: str, key: str, db: Db) -> BlockOut:
     """One block."""
     with workspace_scope(db, workspace) as scope:
@@ -243,20 +243,20 @@ def get_one_block(workspace: str, key: str, db: Db) -> BlockOut:
 
 
 @router.put("/blocks/{key}", response_model=BlockOut, summary="Create or replace a block")
-def put_one_block(workspace: str, key: str, db: Db, block: BlockIn) -> BlockOut:
+def put_one_block(workspace: str, key: str, db: Db, caller: Writer, block: BlockIn) -> BlockOut:
     """Save a block; refused when it breaks a template that includes blocks."""
     with workspace_scope(db, workspace, write=True) as scope:
-        return _block(save_block(scope, key, block.body, "api-token"))
+        return _block(save_block(scope, key, block.body, caller.name))
 
 
-@router.get("/{key}", response_model=TemplateOut, summary="Read a template")
+@router.get("/{key}", dependencies=_READ, response_model=TemplateOut, summary="Read a template")
 def get_one(workspace: str, key: str, db: Db) -> TemplateOut:
     """One template's current version."""
     with workspace_scope(db, workspace) as scope:
         return _out(get_template(scope, key))
 
 
-@router.delete("/{key}", status_code=204, summary="Archive a template")
+@router.delete("/{key}", dependencies=_WRITE, status_code=204, summary="Archive a template")
 def delete_template(workspace: str, key: str, db: Db) -> Response:
     """Archive the template; queued messages using it fail with that reason."""
     with workspace_scope(db, workspace, write=True) as scope:
@@ -266,7 +266,7 @@ def delete_template(workspace: str, key: str, db: Db) -> Response:
 
 @router.get("/{key}/preview", response_model=PreviewOut, summary="Preview for a customer")
 def get_preview(
-    workspace: str, key: str, db: Db, request: Request,
+    workspace: str, key: str, db: Db, caller: QueryRevealer,
     customer: Annotated[str, Query(description="Kizuna id, shop customer id, email or phone")],
     purpose: Annotated[Purpose | None, Query(description="Default: marketing for email")] = None,
     reveal: Annotated[bool, Query(description="Personal data in clear (logged)")] = False,
@@ -274,5 +274,5 @@ def get_preview(
     """The saved template rendered for a real customer, masked unless ``reveal``."""
     with workspace_scope(db, workspace, write=reveal) as scope:
         customer_id = find_customer_id(scope.conn, scope.cipher, scope.workspace_id, customer)
-        return _preview(preview_template(scope, key, customer_id, actor=_actor(request),
+        return _preview(preview_template(scope, key, customer_id, actor=caller.actor(),
                                          reveal=reveal, purpose=purpose))  # fmt: skip

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from kizuna.api.deps import get_db
+from kizuna.api.deps import get_db, public
 from kizuna.errors import InvalidInput, NotFound
 from kizuna.measurement.actions import (
     PreferenceView,
@@ -37,7 +37,9 @@ from kizuna.store.database import Database
 
 __all__ = ["PIXEL_GIF", "router"]
 
-router = APIRouter(tags=["tracking"], include_in_schema=False)
+# Links in sent messages: each carries a signed token naming its message and recipient.
+_SIGNED = public("each link carries a signed token naming its message and recipient")
+router = APIRouter(tags=["tracking"], include_in_schema=False, dependencies=[Depends(_SIGNED)])
 Db = Annotated[Database, Depends(get_db)]
 
 # A 1×1 transparent GIF89a: header, logical screen, 2-colour table, transparency, image, end.

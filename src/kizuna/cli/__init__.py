@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from kizuna.cli import (
     analyze,
+    audit,
     core,
     delivery,
     demo_data,
+    docs,
     feedback,
     importing,
     journeys,
+    keys,
+    privacy,
     segments,
     templates,
+    users,
 )
 from kizuna.cli.app import app
 
@@ -27,6 +32,11 @@ for _module in (
     journeys,
     delivery,
     feedback,
+    keys,
+    audit,
+    docs,
+    privacy,
+    users,
 ):
     _module.register(app)
 

@@ -21,7 +21,10 @@ from kizuna.worker import start_background_refresh, start_outbox_drain, start_se
 __all__ = ["ensure_workspace_pair", "register"]
 
 workspaces_app = typer.Typer(help="Create and list workspaces (one per brand and environment).")
-keys_app = typer.Typer(help="Ingestion write keys of a workspace.")
+keys_app = typer.Typer(
+    help="Ingestion write keys (list, create, revoke) and the personal-data encryption key "
+    "(rotate, status)."
+)
 customers_app = typer.Typer(help="Look up customers.")
 
 

@@ -5,7 +5,8 @@ version byte, a kind byte, the workspace id and a subject id (a message or a
 customer, 16 bytes each), an expiry (uint32 Unix seconds, 0 = never) and free
 ``extra`` text (a click's destination URL, a message id). The MAC is the first
 16 bytes of HMAC-SHA256 over the payload, keyed by
-``PiiCipher.signing_key(purpose)``: tracking tokens (opens, clicks) and
+``PiiCipher.signing_key(purpose)`` (after a key rotation, ``signing_keys(purpose)``
+of the older keys still verify): tracking tokens (opens, clicks) and
 unsubscribe tokens (unsubscribe, preference centre) use different keys, form
 nonces a third, so no kind of token can stand in for another even where the
 payload would parse; the kind byte is checked as well.
@@ -87,13 +88,18 @@ def _invalid() -> InvalidInput:
 
 
 class Tokens:
-    """Signs and verifies tokens with keys derived once from one cipher."""
+    """Signs with the cipher's current key; verifies with every key of its keyring.
+
+    After ``kizuna keys rotate`` links in messages sent before keep working for as
+    long as the retired key is kept. The cipher derives each key once.
+    """
 
     def __init__(self, cipher: PiiCipher) -> None:
-        self._keys = {purpose: cipher.signing_key(purpose) for purpose in _purposes()}
+        self._cipher = cipher
 
-    def _mac(self, kind: TokenKind, payload: bytes) -> bytes:
-        return hmac.new(self._keys[kind.purpose], payload, "sha256").digest()[:_MAC_BYTES]
+    @staticmethod
+    def _mac(key: bytes, payload: bytes) -> bytes:
+        return hmac.new(key, payload, "sha256").digest()[:_MAC_BYTES]
 
     def sign(
         self,
@@ -108,7 +114,7 @@ class Tokens:
         payload = _HEADER.pack(
             _VERSION, kind.code, workspace_id.bytes, subject_id.bytes, expiry
         ) + extra.encode("utf-8")
-        return _b64encode(payload + self._mac(kind, payload))
+        return _b64encode(payload + self._mac(self._cipher.signing_key(kind.purpose), payload))
 
     def verify(self, token: str, kind: TokenKind, now: datetime) -> Token:
         """The claims of a genuine, unexpired token of ``kind``; InvalidInput otherwise."""
@@ -120,7 +126,8 @@ class Tokens:
         if len(payload) < _HEADER.size:
             raise _invalid()
         # IMPORTANT: compare MACs in constant time, and before trusting any byte of the payload.
-        if not hmac.compare_digest(mac, self._mac(kind, payload)):
+        keys = self._cipher.signing_keys(kind.purpose)
+        if not any(hmac.compare_digest(mac, self._mac(key, payload)) for key in keys):
             raise _invalid()
         version, code, workspace, subject, expiry = _HEADER.unpack_from(payload)
         if version != _VERSION or code != kind.code:
@@ -133,10 +140,6 @@ class Tokens:
         except UnicodeDecodeError:
             raise _invalid() from None
         return Token(kind, uuid.UUID(bytes=workspace), uuid.UUID(bytes=subject), extra, expires_at)
-
-
-def _purposes() -> set[str]:
-    return {kind.purpose for kind in TokenKind}
 
 
 _cache: weakref.WeakKeyDictionary[PiiCipher, Tokens] = weakref.WeakKeyDictionary()
