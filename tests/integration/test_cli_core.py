@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 
+import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from kizuna.cli import app
+from kizuna.store.tables import operation_log
 
 runner = CliRunner()
 
@@ -55,7 +57,7 @@ def test_bad_input_is_reported_with_the_field(cli_env):
     assert "slug" in result.output and "time_zone" in result.output
 
 
-def test_customers_show_masks_by_default(cli_env, hanako):
+def test_customers_show_masks_by_default(cli_env, hanako, db):
     result = runner.invoke(app, ["customers", "show", "C100", "-w", "shop"])
     assert result.exit_code == 0, result.output
     assert "h***@example.jp" in result.output
@@ -63,6 +65,12 @@ def test_customers_show_masks_by_default(cli_env, hanako):
     assert "Order O-2" in result.output and "opted_in" in result.output
     revealed = runner.invoke(app, ["customers", "show", "C100", "-w", "shop", "--reveal"])
     assert "hanako@example.jp" in revealed.output
+    with db.read() as conn:  # the clear view is logged, naming the customer by id only
+        logged = conn.execute(
+            sa.select(operation_log.c.action, operation_log.c.target, operation_log.c.details)
+            .where(operation_log.c.action == "customer.reveal")
+        ).all()
+    assert len(logged) == 1 and "hanako" not in str(logged)
 
 
 def test_unknown_customer_exits_1_with_a_message(cli_env, hanako):

@@ -303,7 +303,14 @@ def customers_show(
     with exit_on_error(), open_database() as db:
         slug = workspace or default_workspace()
         ws, profile = customer_profile(db, slug, ref)
-        _, _, entries = customer_timeline(db, slug, ref, limit)
+        _, customer_id, entries = customer_timeline(db, slug, ref, limit)
+        if reveal:  # every clear view of personal data is logged (by id, never the ref)
+            from kizuna.security.access import log_event
+            from kizuna.store.operation_log import Actor
+
+            with db.write() as conn:
+                log_event(conn, db.clock.now(), Actor.os_user("cli"), "customer.reveal",
+                          workspace_id=ws.workspace_id, target=str(customer_id))  # fmt: skip
     render_profile(console, ws, profile_view(profile, reveal=reveal), entries)
 
 
