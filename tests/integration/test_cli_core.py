@@ -67,8 +67,9 @@ def test_customers_show_masks_by_default(cli_env, hanako, db):
     assert "hanako@example.jp" in revealed.output
     with db.read() as conn:  # the clear view is logged, naming the customer by id only
         logged = conn.execute(
-            sa.select(operation_log.c.action, operation_log.c.target, operation_log.c.details)
-            .where(operation_log.c.action == "customer.reveal")
+            sa.select(
+                operation_log.c.action, operation_log.c.target, operation_log.c.details
+            ).where(operation_log.c.action == "customer.reveal")
         ).all()
     assert len(logged) == 1 and "hanako" not in str(logged)
 
