@@ -64,6 +64,8 @@ AREAS = (
     Area("segments", "セグメント", "Segments"),
     Area("delivery", "配信", "Delivery"),
     Area("scenarios", "シナリオ", "Scenarios"),
+    Area("campaigns", "キャンペーン", "Campaigns"),
+    Area("measurement", "効果測定", "Measurement"),
     Area("governance", "ガバナンス", "Governance"),
 )
 _OTHER = Area("other", "その他(領域未設定)", "Other (no area set)")

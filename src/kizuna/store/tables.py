@@ -713,10 +713,17 @@ messages = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False, info={"meaning": "when queued"}),
     sa.Column("sent_at", UTCDateTime, info={"meaning": "when handed to the provider"}),
     sa.Column("delivered_at", UTCDateTime, info={"meaning": "when delivered"}),
+    sa.Column("opened_at", UTCDateTime,
+              info={"meaning": "first open by a person (machine opens left out)"}),
+    sa.Column("clicked_at", UTCDateTime,
+              info={"meaning": "first click by a person (machine clicks left out)"}),
+    sa.Column("unsubscribed_at", UTCDateTime,
+              info={"meaning": "when its unsubscribe link or header was used"}),
     sa.Column("updated_at", UTCDateTime, nullable=False, info={"meaning": "last change"}),
     sa.UniqueConstraint("workspace_id", "idempotency_key"),
     sa.Index(None, "status", "not_before"),  # the drain takes due rows across workspaces
-    sa.Index(None, "workspace_id", "customer_id", "sent_at"),  # frequency caps
+    sa.Index(None, "workspace_id", "source_kind", "source_id"),  # reports per campaign
+    sa.Index(None, "workspace_id", "customer_id", "sent_at"),  # frequency caps, attribution
     sa.Index(None, "provider", "provider_message_id"),  # provider callbacks
     sa.Index(None, "workspace_id", "channel", "address_hash"),  # bounces per address
     info={"area": "delivery",
@@ -961,4 +968,5 @@ scenario_cursors = sa.Table(
           "updated": "by the scenario engine as it goes"},
 )  # fmt: skip
 from kizuna.store import tables_access as _access  # noqa: E402, F401
+from kizuna.store import tables_campaigns as _campaigns  # noqa: E402, F401
 from kizuna.store import tables_privacy as _privacy  # noqa: E402, F401
