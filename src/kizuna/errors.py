@@ -6,6 +6,7 @@
     ├── InvalidInput            a value broke a rule; carries every Problem found
     ├── NotFound                the thing asked for does not exist in this workspace
     ├── Unauthorized            missing or wrong credentials (write key, token)
+    ├── Forbidden               the caller is known but may not do this here
     ├── Conflict                the request contradicts stored state
     └── ConfigurationError      the deployment is set up wrongly (key file, URL)
 """
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 __all__ = [
     "ConfigurationError",
     "Conflict",
+    "Forbidden",
     "InvalidInput",
     "KizunaError",
     "NotFound",
@@ -78,6 +80,17 @@ class Unauthorized(KizunaError):
     """Credentials are missing or wrong."""
 
     code = "unauthorized"
+
+
+class Forbidden(KizunaError):
+    """The caller is known but may not do this here."""
+
+    code = "forbidden"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code:
+            self.code = code
 
 
 class Conflict(KizunaError):

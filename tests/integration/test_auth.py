@@ -301,3 +301,16 @@ def test_personal_data_in_clear_needs_its_own_permission_and_is_logged(db, hanak
     assert [(e.actor, e.target) for e in reveals] == [
         (f"user:{analyst.user_id}", str(hanako["customer_id"]))]  # fmt: skip
     assert "hanako@example.jp" not in str(_log(db))
+
+
+def test_an_unauthenticated_call_is_told_which_scheme_to_use(db, workspace):
+    """The API asks for a bearer token; Segment's ingestion API for Basic (the write key)."""
+    with _client(db) as http:
+        api = http.get("/api/workspaces/shop/segments")
+        assert api.status_code == 401
+        assert api.headers["www-authenticate"] == 'Bearer realm="kizuna"'
+        wrong = http.get("/api/auth/me", headers={"Authorization": "Bearer kzp_not-a-token"})
+        assert wrong.status_code == 401 and wrong.headers["www-authenticate"].startswith("Bearer")
+        ingest = http.post("/v1/track", json={"userId": "C1", "event": "Viewed"})
+        assert ingest.status_code == 401
+        assert ingest.headers["www-authenticate"] == 'Basic realm="kizuna"'

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from kizuna import __version__
 from kizuna.api import (
@@ -23,8 +22,7 @@ from kizuna.api import (
     tracking,
     users,
 )
-from kizuna.api.errors import error_body, install_error_handlers
-from kizuna.security.access import Forbidden
+from kizuna.api.errors import install_error_handlers
 from kizuna.store.database import Database
 
 __all__ = ["build_app"]
@@ -46,7 +44,6 @@ def build_app(db: Database, api_token: str | None = None) -> FastAPI:
     app.state.db = db
     app.state.api_token = api_token or secrets.token_urlsafe(32)
     install_error_handlers(app)
-    app.add_exception_handler(Forbidden, _forbidden)
     app.include_router(auth.router)
     app.include_router(users.router)
     app.include_router(ingest.router)
@@ -61,9 +58,3 @@ def build_app(db: Database, api_token: str | None = None) -> FastAPI:
     app.include_router(feedback.router)
     app.include_router(privacy.router)
     return app
-
-
-async def _forbidden(_request: Request, exc: Exception) -> JSONResponse:
-    # Registered beside the KizunaError handler; the more specific class wins.
-    assert isinstance(exc, Forbidden)
-    return JSONResponse(error_body(exc.code, str(exc)), status_code=403)

@@ -26,11 +26,10 @@ from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
-from kizuna.errors import ConfigurationError, Unauthorized
+from kizuna.errors import ConfigurationError, Forbidden, Unauthorized
 from kizuna.security.access import (
     Caller,
     Credentials,
-    Forbidden,
     Principal,
     authenticate,
     authorize,

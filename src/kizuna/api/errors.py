@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from kizuna.errors import (
     ConfigurationError,
     Conflict,
+    Forbidden,
     InvalidInput,
     KizunaError,
     NotFound,
@@ -21,6 +22,7 @@ __all__ = ["error_body", "install_error_handlers"]
 _STATUS: dict[type[KizunaError], int] = {
     InvalidInput: 400,
     Unauthorized: 401,
+    Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
     ConfigurationError: 500,
@@ -45,12 +47,17 @@ def _status_of(exc: KizunaError) -> int:
     return 500
 
 
-async def _kizuna_error(_request: Request, exc: Exception) -> JSONResponse:
+def _challenge(request: Request) -> str:
+    # Segment's ingestion API authenticates with Basic (write key as user name); the rest
+    # of the API with bearer tokens (personal API tokens) or a session cookie.
+    path = request.url.path
+    return 'Basic realm="kizuna"' if path.startswith("/v1/") else 'Bearer realm="kizuna"'
+
+
+async def _kizuna_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, KizunaError)
     problems = exc.problems if isinstance(exc, InvalidInput) else None
-    headers = (
-        {"WWW-Authenticate": 'Basic realm="kizuna"'} if isinstance(exc, Unauthorized) else None
-    )
+    headers = {"WWW-Authenticate": _challenge(request)} if isinstance(exc, Unauthorized) else None
     return JSONResponse(
         error_body(exc.code, str(exc), problems), status_code=_status_of(exc), headers=headers
     )

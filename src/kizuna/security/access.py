@@ -31,7 +31,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from kizuna.errors import KizunaError, Unauthorized
+from kizuna.errors import Forbidden, KizunaError, Unauthorized
 from kizuna.security.masking import mask_email
 from kizuna.security.permissions import PERMISSIONS, PERSONAL_DATA, permissions_of
 from kizuna.security.tokens import tokens_match
@@ -46,7 +46,6 @@ __all__ = [
     "OPERATOR",
     "Caller",
     "Credentials",
-    "Forbidden",
     "Principal",
     "address_allowed",
     "authenticate",
@@ -59,17 +58,6 @@ log = logging.getLogger(__name__)
 OPERATOR = "api-token"  # the operator token's name in the operation log (kept from before users)
 IDLE_TIMEOUT = timedelta(hours=2)
 _ALL = PERMISSIONS | {PERSONAL_DATA}
-
-
-class Forbidden(KizunaError):
-    """The caller is known but may not do this here (403)."""
-
-    code = "forbidden"
-
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message)
-        if code:
-            self.code = code
 
 
 @dataclass(frozen=True, slots=True)
