@@ -113,3 +113,37 @@ def test_two_engines_at_once_move_each_run_once(db, workspace, scope_factory, cl
     per_step = Counter((m["customer_id"], m["step"]) for m in intents(db))
     assert len(per_step) == 100 and set(per_step.values()) == {1}
     assert {r["status"] for r in runs(db)} == {"completed"}
+
+
+def test_two_engines_enter_a_scheduled_segment_once(db, workspace, scope_factory, clock):
+    """Runs that end at once and re-entry "every time": only the schedule's lock stops a repeat."""
+    from kizuna.segments.definition import parse_spec
+    from kizuna.segments.membership import refresh_workspace
+    from kizuna.store.segments import save_segment
+
+    ids = build_shop(scope_factory, clock, customers=40)
+    with scope_factory() as scope:
+        everyone = {"type": "trait", "trait": "first_seen_at", "op": "exists"}
+        save_segment(scope, parse_spec({"key": "all", "name": "全員", "condition": everyone}), "t")
+    refresh_workspace(db, workspace)
+    at = (clock.now() - timedelta(minutes=1)).isoformat()
+    publish(scope_factory, {"key": "news", "name": "お知らせ", "entry": {"reentry": "every_time"},
+                            "trigger": {"type": "schedule", "segment": "all", "at": at},
+                            "start": "hello", "nodes": [{"id": "hello", "type": "send",
+                                                         "channel": "email",
+                                                         "template": "thanks"}]})  # fmt: skip
+    barrier = threading.Barrier(3)
+
+    def engine() -> None:
+        barrier.wait()
+        ScenarioEngine(db, batch_size=7).run_until_idle()
+
+    threads = [threading.Thread(target=engine) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ScenarioEngine(db).run_until_idle()
+    per_customer = Counter(r["customer_id"] for r in runs(db))
+    assert set(per_customer) == set(ids) and set(per_customer.values()) == {1}
+    assert len(intents(db)) == len(ids)

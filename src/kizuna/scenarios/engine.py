@@ -31,6 +31,7 @@ from kizuna.scenarios.definition import SegmentTrigger, WaitFor
 from kizuna.scenarios.loaded import LoadedScenario, VersionCache
 from kizuna.scenarios.triggers import Arrival, TriggerReport, handle_arrivals
 from kizuna.store.database import Database
+from kizuna.store.locks import held_exclusively
 from kizuna.store.scenario_runs import (
     claim_due_runs,
     claim_inbox,
@@ -41,7 +42,7 @@ from kizuna.store.scenario_runs import (
 from kizuna.store.scenarios import live_scenarios
 from kizuna.store.scope import Scope
 from kizuna.store.segment_membership import read_signals
-from kizuna.store.workspaces import get_workspace, list_workspaces
+from kizuna.store.workspaces import Workspace, get_workspace, list_workspaces
 
 __all__ = ["EngineReport", "ScenarioEngine", "start_scenario_engine"]
 
@@ -165,33 +166,51 @@ class ScenarioEngine:
                 report.signals += len(signals)
 
     def _calendar(self, report: EngineReport) -> None:
-        """Date and schedule triggers that are due: each chunk of entries is one transaction."""
+        """Date and schedule triggers that are due: each chunk of entries is one transaction.
+
+        One worker at a time enters a scenario's due date or schedule; the others skip
+        it, and whoever takes it looks again whether it is still due (another may just
+        have finished it).
+        """
         with self._db.read() as conn:
             workspaces = list_workspaces(conn)
         for ws in workspaces:
             with self._db.read() as conn:
                 scope = Scope(conn, self._db.cipher, ws.workspace_id, self._db.clock.now())
                 live = self.live(conn, ws.workspace_id)
-                due = [(s, d) for s in live if (d := due_calendar(s, scope, ws.time_zone))]
-                found = {s.scenario_id: calendar_candidates(scope, s, d, ws.time_zone)
-                         for s, d in due}  # fmt: skip
+                due = [s for s in live if due_calendar(s, scope, ws.time_zone)]
             priorities = {s.scenario_id: s.spec.priority for s in live}
-            for scenario, day in due:
-                candidates = found[scenario.scenario_id]
-                for start in range(0, len(candidates), SCHEDULE_CHUNK):
-                    with self._db.write() as conn:
-                        scope = Scope(conn, self._db.cipher, ws.workspace_id,
-                                      self._db.clock.now())  # fmt: skip
-                        settings = load_delivery_settings(conn, ws.workspace_id)
-                        chunk = candidates[start : start + SCHEDULE_CHUNK]
-                        entry = enter_chunk(scope, scenario, chunk, priorities=priorities,
-                                            settings=settings)  # fmt: skip
-                        report.entered += entry.entered
-                        report.held_out += entry.held_out
-                with self._db.write() as conn:
-                    scope = Scope(conn, self._db.cipher, ws.workspace_id, self._db.clock.now())
-                    mark_calendar_done(scope, scenario, day)
-                report.calendar += 1
+            for scenario in due:
+                with held_exclusively(self._db, f"calendar:{scenario.scenario_id}") as mine:
+                    if mine:
+                        self._enter_calendar(ws, scenario, priorities, report)
+
+    def _enter_calendar(
+        self,
+        ws: Workspace,
+        scenario: LoadedScenario,
+        priorities: dict[uuid.UUID, int],
+        report: EngineReport,
+    ) -> None:
+        with self._db.read() as conn:
+            scope = Scope(conn, self._db.cipher, ws.workspace_id, self._db.clock.now())
+            day = due_calendar(scenario, scope, ws.time_zone)
+            if not day:
+                return
+            candidates = calendar_candidates(scope, scenario, day, ws.time_zone)
+        for start in range(0, len(candidates), SCHEDULE_CHUNK):
+            with self._db.write() as conn:
+                scope = Scope(conn, self._db.cipher, ws.workspace_id, self._db.clock.now())
+                settings = load_delivery_settings(conn, ws.workspace_id)
+                chunk = candidates[start : start + SCHEDULE_CHUNK]
+                entry = enter_chunk(scope, scenario, chunk, priorities=priorities,
+                                    settings=settings)  # fmt: skip
+                report.entered += entry.entered
+                report.held_out += entry.held_out
+        with self._db.write() as conn:
+            scope = Scope(conn, self._db.cipher, ws.workspace_id, self._db.clock.now())
+            mark_calendar_done(scope, scenario, day)
+        report.calendar += 1
 
     def _advance(self, report: EngineReport) -> None:
         with self._db.write() as conn:
