@@ -4,6 +4,10 @@ SQLite runs in WAL mode so readers never wait for the writer. Write transactions
 start with ``BEGIN IMMEDIATE``: a writer takes the lock up front and waits its turn
 (``busy_timeout``) instead of failing half-way when it upgrades a read lock.
 
+PostgreSQL connections run with JIT compilation off: segment counts and membership
+diffs are planned as joins over millions of rows, which crosses ``jit_above_cost``,
+and compiling them took 0.3–0.5 s — longer than most of those queries run.
+
 JSON columns are written and read with orjson (several times faster than the
 standard library); values orjson refuses (integers over 64 bits) fall back to ``json``.
 """
@@ -28,6 +32,7 @@ __all__ = ["WRITE_OPTION", "json_dumps", "make_engine"]
 
 WRITE_OPTION = "kizuna_write"
 _BUSY_TIMEOUT_MS = 60_000
+_PG_OPTIONS = "-c jit=off"
 
 
 def json_dumps(value: Any) -> str:
@@ -58,9 +63,13 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     """Create an engine for ``url``; SQLite files get their directory, WAL and pragmas."""
     if url.startswith("sqlite"):
         return _sqlite_engine(url, echo)
+    connect_args: dict[str, Any] = {}
+    if sa.engine.make_url(url).get_driver_name() in ("psycopg", "psycopg2"):
+        connect_args["options"] = _PG_OPTIONS  # libpq: set for every session of the pool
     return sa.create_engine(
-        url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20, **_JSON
-    )
+        url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20,
+        connect_args=connect_args, **_JSON,
+    )  # fmt: skip
 
 
 def _sqlite_engine(url: str, echo: bool) -> Engine:

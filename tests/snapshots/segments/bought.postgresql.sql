@@ -1,12 +1,12 @@
 SELECT customers.customer_id 
-FROM customers LEFT OUTER JOIN (SELECT DISTINCT lines.customer_id AS customer_id 
+FROM customers 
+WHERE customers.workspace_id = %(workspace_id_1)s::UUID AND customers.merged_into IS NULL AND (EXISTS (SELECT lines.customer_id 
 FROM (SELECT order_items.customer_id AS customer_id, order_items.order_id AS order_id, order_items.sku AS sku, coalesce(order_items.category, %(coalesce_1)s::VARCHAR) AS category, coalesce(order_items.brand, %(coalesce_2)s::VARCHAR) AS brand, order_items.is_sale AS is_sale, p.currency AS currency, order_items.quantity - order_items.returned_quantity AS units, ((order_items.quantity * order_items.unit_price - order_items.discount) * (order_items.quantity - order_items.returned_quantity)) / CAST(nullif(order_items.quantity, %(nullif_1)s::INTEGER) AS NUMERIC) AS revenue 
 FROM order_items JOIN (SELECT orders.customer_id AS customer_id, orders.order_id AS order_id, orders.ordered_at AS ordered_at, orders.channel AS channel, orders.currency AS currency, orders.discount AS discount, orders.coupon AS coupon, orders.total - orders.refunded AS amount 
 FROM orders 
-WHERE orders.workspace_id = %(workspace_id_1)s::UUID AND orders.status != %(status_1)s::VARCHAR AND orders.ordered_at <= %(as_of_1)s::TIMESTAMP WITH TIME ZONE AND orders.total - orders.refunded > %(param_1)s::INTEGER AND orders.ordered_at >= %(since_1)s::TIMESTAMP WITH TIME ZONE) AS p ON order_items.order_id = p.order_id AND order_items.customer_id = p.customer_id 
-WHERE order_items.workspace_id = %(workspace_id_2)s::UUID AND order_items.quantity - order_items.returned_quantity > %(param_2)s::INTEGER AND ((order_items.quantity * order_items.unit_price - order_items.discount) * (order_items.quantity - order_items.returned_quantity)) / CAST(nullif(order_items.quantity, %(nullif_1)s::INTEGER) AS NUMERIC) > %(param_3)s::INTEGER) AS lines 
-WHERE lines.category IN (__[POSTCOMPILE_category_1]) AND lines.brand IN (__[POSTCOMPILE_brand_1])) AS bought_1 ON bought_1.customer_id = customers.customer_id 
-WHERE customers.workspace_id = %(workspace_id_3)s::UUID AND customers.merged_into IS NULL AND coalesce(bought_1.customer_id IS NOT NULL, false)
+WHERE orders.workspace_id = %(workspace_id_2)s::UUID AND orders.status != %(status_1)s::VARCHAR AND orders.ordered_at <= %(as_of_1)s::TIMESTAMP WITH TIME ZONE AND orders.total - orders.refunded > %(param_1)s::INTEGER AND orders.ordered_at >= %(since_1)s::TIMESTAMP WITH TIME ZONE) AS p ON order_items.order_id = p.order_id AND order_items.customer_id = p.customer_id 
+WHERE order_items.workspace_id = %(workspace_id_3)s::UUID AND order_items.quantity - order_items.returned_quantity > %(param_2)s::INTEGER AND ((order_items.quantity * order_items.unit_price - order_items.discount) * (order_items.quantity - order_items.returned_quantity)) / CAST(nullif(order_items.quantity, %(nullif_1)s::INTEGER) AS NUMERIC) > %(param_3)s::INTEGER AND order_items.category IN (__[POSTCOMPILE_category_1]) AND order_items.brand IN (__[POSTCOMPILE_brand_1])) AS lines 
+WHERE lines.customer_id = customers.customer_id))
 -- as_of_1 = datetime.datetime(2026, 11, 23, 3, 0, tzinfo=datetime.timezone.utc)
 -- brand_1 = ['Kizuna']
 -- category_1 = ['スキンケア']

@@ -1,12 +1,11 @@
 SELECT customers.customer_id 
-FROM customers LEFT OUTER JOIN (SELECT DISTINCT lines.customer_id AS customer_id 
+FROM customers 
+WHERE customers.workspace_id = ? AND customers.merged_into IS NULL AND customers.customer_id IN (SELECT lines.customer_id 
 FROM (SELECT order_items.customer_id AS customer_id, order_items.order_id AS order_id, order_items.sku AS sku, coalesce(order_items.category, ?) AS category, coalesce(order_items.brand, ?) AS brand, order_items.is_sale AS is_sale, p.currency AS currency, order_items.quantity - order_items.returned_quantity AS units, ((order_items.quantity * order_items.unit_price - order_items.discount) * (order_items.quantity - order_items.returned_quantity)) / (nullif(order_items.quantity, ?) + 0.0) AS revenue 
 FROM order_items JOIN (SELECT orders.customer_id AS customer_id, orders.order_id AS order_id, orders.ordered_at AS ordered_at, orders.channel AS channel, orders.currency AS currency, orders.discount AS discount, orders.coupon AS coupon, orders.total - orders.refunded AS amount 
 FROM orders 
 WHERE orders.workspace_id = ? AND orders.status != ? AND orders.ordered_at <= ? AND orders.total - orders.refunded > ? AND orders.ordered_at >= ?) AS p ON order_items.order_id = p.order_id AND order_items.customer_id = p.customer_id 
-WHERE order_items.workspace_id = ? AND order_items.quantity - order_items.returned_quantity > ? AND ((order_items.quantity * order_items.unit_price - order_items.discount) * (order_items.quantity - order_items.returned_quantity)) / (nullif(order_items.quantity, ?) + 0.0) > ?) AS lines 
-WHERE lines.category IN (__[POSTCOMPILE_category_1]) AND lines.brand IN (__[POSTCOMPILE_brand_1])) AS bought_1 ON bought_1.customer_id = customers.customer_id 
-WHERE customers.workspace_id = ? AND customers.merged_into IS NULL AND coalesce(bought_1.customer_id IS NOT NULL, 0) = 1
+WHERE order_items.workspace_id = ? AND order_items.quantity - order_items.returned_quantity > ? AND ((order_items.quantity * order_items.unit_price - order_items.discount) * (order_items.quantity - order_items.returned_quantity)) / (nullif(order_items.quantity, ?) + 0.0) > ? AND order_items.category IN (__[POSTCOMPILE_category_1]) AND order_items.brand IN (__[POSTCOMPILE_brand_1])) AS lines)
 -- as_of_1 = datetime.datetime(2026, 11, 23, 3, 0, tzinfo=datetime.timezone.utc)
 -- brand_1 = ['Kizuna']
 -- category_1 = ['スキンケア']

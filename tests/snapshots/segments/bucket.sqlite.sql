@@ -1,6 +1,6 @@
 SELECT customers.customer_id 
 FROM customers 
-WHERE customers.workspace_id = ? AND customers.merged_into IS NULL AND coalesce(kizuna_bucket(customers.customer_id, ?, ?) >= ? AND kizuna_bucket(customers.customer_id, ?, ?) <= ?, 0) = 1
+WHERE customers.workspace_id = ? AND customers.merged_into IS NULL AND kizuna_bucket(customers.customer_id, ?, ?) >= ? AND kizuna_bucket(customers.customer_id, ?, ?) <= ?
 -- kizuna_bucket_1 = 'spring'
 -- kizuna_bucket_2 = 100
 -- kizuna_bucket_3 = 0

@@ -1,12 +1,12 @@
 SELECT customers.customer_id 
-FROM customers LEFT OUTER JOIN (SELECT consents.customer_id AS customer_id 
+FROM customers 
+WHERE customers.workspace_id = ? AND customers.merged_into IS NULL AND (EXISTS (SELECT * 
 FROM consents 
-WHERE consents.workspace_id = ? AND consents.channel = ? AND consents.status = ?) AS consent_line_1 ON consent_line_1.customer_id = customers.customer_id LEFT OUTER JOIN (SELECT DISTINCT identities.customer_id AS customer_id 
+WHERE consents.workspace_id = ? AND consents.customer_id = customers.customer_id AND consents.channel = ? AND consents.status = ?)) AND (EXISTS (SELECT * 
 FROM identities 
-WHERE identities.workspace_id = ? AND identities.kind = ? AND NOT (EXISTS (SELECT * 
+WHERE identities.workspace_id = ? AND identities.customer_id = customers.customer_id AND identities.kind = ? AND NOT (EXISTS (SELECT * 
 FROM suppressions 
-WHERE suppressions.workspace_id = ? AND suppressions.channel = ? AND suppressions.address_hash = identities.value_hash))) AS address_line_2 ON address_line_2.customer_id = customers.customer_id 
-WHERE customers.workspace_id = ? AND customers.merged_into IS NULL AND coalesce(consent_line_1.customer_id IS NOT NULL AND address_line_2.customer_id IS NOT NULL, 0) = 1
+WHERE suppressions.workspace_id = ? AND suppressions.channel = ? AND suppressions.address_hash = identities.value_hash))))
 -- channel_1 = 'line'
 -- channel_2 = 'line'
 -- kind_1 = 'line_user_id'

@@ -1,10 +1,12 @@
 SELECT customers.customer_id 
-FROM customers LEFT OUTER JOIN (SELECT events.customer_id AS customer_id, count(*) AS n 
+FROM customers 
+WHERE customers.workspace_id = %(workspace_id_1)s::UUID AND customers.merged_into IS NULL AND (EXISTS (SELECT * 
+FROM (SELECT events.customer_id AS customer_id 
 FROM events 
-WHERE events.workspace_id = %(workspace_id_1)s::UUID AND events.name = %(name_1)s::VARCHAR AND events.occurred_at >= %(start_1)s::TIMESTAMP WITH TIME ZONE AND events.occurred_at < %(end_1)s::TIMESTAMP WITH TIME ZONE AND CASE WHEN (jsonb_typeof(jsonb_extract_path(events.properties, %(jsonb_extract_path_1)s::VARCHAR)) IN (__[POSTCOMPILE_jsonb_typeof_1])) THEN jsonb_extract_path_text(events.properties, %(jsonb_extract_path_text_1)s::VARCHAR) ELSE NULL END = %(param_1)s::VARCHAR AND CASE WHEN (jsonb_typeof(jsonb_extract_path(events.properties, %(jsonb_extract_path_2)s::VARCHAR)) IN (__[POSTCOMPILE_jsonb_typeof_2])) THEN CAST(jsonb_extract_path_text(events.properties, %(jsonb_extract_path_text_2)s::VARCHAR) AS FLOAT) ELSE NULL END >= %(param_2)s::INTEGER GROUP BY events.customer_id) AS event_1 ON event_1.customer_id = customers.customer_id 
-WHERE customers.workspace_id = %(workspace_id_2)s::UUID AND customers.merged_into IS NULL AND coalesce(coalesce(event_1.n, %(coalesce_1)s::INTEGER) >= %(coalesce_2)s::INTEGER, false)
--- coalesce_1 = 0
--- coalesce_2 = 3
+WHERE events.workspace_id = %(workspace_id_2)s::UUID AND events.name = %(name_1)s::VARCHAR AND events.occurred_at >= %(start_1)s::TIMESTAMP WITH TIME ZONE AND events.occurred_at < %(end_1)s::TIMESTAMP WITH TIME ZONE AND CASE WHEN (jsonb_typeof(jsonb_extract_path(events.properties, %(jsonb_extract_path_1)s::VARCHAR)) IN (__[POSTCOMPILE_jsonb_typeof_1])) THEN jsonb_extract_path_text(events.properties, %(jsonb_extract_path_text_1)s::VARCHAR) ELSE NULL END = %(param_1)s::VARCHAR AND CASE WHEN (jsonb_typeof(jsonb_extract_path(events.properties, %(jsonb_extract_path_2)s::VARCHAR)) IN (__[POSTCOMPILE_jsonb_typeof_2])) THEN CAST(jsonb_extract_path_text(events.properties, %(jsonb_extract_path_text_2)s::VARCHAR) AS FLOAT) ELSE NULL END >= %(param_2)s::INTEGER GROUP BY events.customer_id 
+HAVING count(*) >= %(count_1)s::INTEGER) AS grouped 
+WHERE grouped.customer_id = customers.customer_id))
+-- count_1 = 3
 -- end_1 = datetime.datetime(2026, 11, 23, 3, 0, 0, 1, tzinfo=datetime.timezone.utc)
 -- jsonb_extract_path_1 = 'category'
 -- jsonb_extract_path_2 = 'price'

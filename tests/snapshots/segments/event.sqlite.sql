@@ -1,10 +1,10 @@
 SELECT customers.customer_id 
-FROM customers LEFT OUTER JOIN (SELECT events.customer_id AS customer_id, count(*) AS n 
+FROM customers 
+WHERE customers.workspace_id = ? AND customers.merged_into IS NULL AND customers.customer_id IN (SELECT events.customer_id 
 FROM events 
-WHERE events.workspace_id = ? AND events.name = ? AND events.occurred_at >= ? AND events.occurred_at < ? AND CASE WHEN (json_type(events.properties, ?) IN (__[POSTCOMPILE_json_type_2])) THEN json_extract(events.properties, ?) ELSE NULL END = ? AND CASE WHEN (json_type(events.properties, ?) IN (__[POSTCOMPILE_json_type_4])) THEN json_extract(events.properties, ?) ELSE NULL END >= ? GROUP BY events.customer_id) AS event_1 ON event_1.customer_id = customers.customer_id 
-WHERE customers.workspace_id = ? AND customers.merged_into IS NULL AND coalesce(coalesce(event_1.n, ?) >= ?, 0) = 1
--- coalesce_1 = 0
--- coalesce_2 = 3
+WHERE events.workspace_id = ? AND events.name = ? AND events.occurred_at >= ? AND events.occurred_at < ? AND CASE WHEN (json_type(events.properties, ?) IN (__[POSTCOMPILE_json_type_2])) THEN json_extract(events.properties, ?) ELSE NULL END = ? AND CASE WHEN (json_type(events.properties, ?) IN (__[POSTCOMPILE_json_type_4])) THEN json_extract(events.properties, ?) ELSE NULL END >= ? GROUP BY events.customer_id 
+HAVING count(*) >= ?)
+-- count_1 = 3
 -- end_1 = datetime.datetime(2026, 11, 23, 3, 0, 0, 1, tzinfo=datetime.timezone.utc)
 -- json_extract_1 = '$."category"'
 -- json_extract_2 = '$."price"'

@@ -1,10 +1,8 @@
 SELECT customers.customer_id 
-FROM customers LEFT OUTER JOIN (SELECT events.customer_id AS customer_id, count(*) AS n 
+FROM customers 
+WHERE customers.workspace_id = %(workspace_id_1)s::UUID AND customers.merged_into IS NULL AND NOT (EXISTS (SELECT events.customer_id 
 FROM events 
-WHERE events.workspace_id = %(workspace_id_1)s::UUID AND events.name = %(name_1)s::VARCHAR AND events.occurred_at >= %(start_1)s::TIMESTAMP WITH TIME ZONE AND events.occurred_at < %(end_1)s::TIMESTAMP WITH TIME ZONE GROUP BY events.customer_id) AS event_1 ON event_1.customer_id = customers.customer_id 
-WHERE customers.workspace_id = %(workspace_id_2)s::UUID AND customers.merged_into IS NULL AND coalesce(coalesce(event_1.n, %(coalesce_1)s::INTEGER) <= %(coalesce_2)s::INTEGER, false)
--- coalesce_1 = 0
--- coalesce_2 = 0
+WHERE events.workspace_id = %(workspace_id_2)s::UUID AND events.name = %(name_1)s::VARCHAR AND events.occurred_at >= %(start_1)s::TIMESTAMP WITH TIME ZONE AND events.occurred_at < %(end_1)s::TIMESTAMP WITH TIME ZONE AND events.customer_id = customers.customer_id))
 -- end_1 = datetime.datetime(2026, 11, 23, 3, 0, 0, 1, tzinfo=datetime.timezone.utc)
 -- name_1 = 'Checkout Started'
 -- start_1 = datetime.datetime(2026, 10, 31, 15, 0, tzinfo=datetime.timezone.utc)

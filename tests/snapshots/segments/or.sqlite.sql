@@ -1,6 +1,6 @@
 SELECT customers.customer_id 
 FROM customers 
-WHERE customers.workspace_id = ? AND customers.merged_into IS NULL AND (coalesce(coalesce(instr(customers.city, ?), ?) > ?, 0) = 1 OR coalesce(customers.email_enc IS NOT NULL, 0) = 1)
+WHERE customers.workspace_id = ? AND customers.merged_into IS NULL AND (coalesce(instr(customers.city, ?), ?) > ? OR customers.email_enc IS NOT NULL)
 -- coalesce_1 = 0
 -- coalesce_2 = 0
 -- kizuna_position_1 = '市'

@@ -1,9 +1,10 @@
 SELECT customers.customer_id 
-FROM customers LEFT OUTER JOIN (SELECT p.customer_id AS customer_id, max(p.ordered_at) AS at 
+FROM customers 
+WHERE customers.workspace_id = ? AND customers.merged_into IS NULL AND customers.customer_id IN (SELECT p.customer_id 
 FROM (SELECT orders.customer_id AS customer_id, orders.order_id AS order_id, orders.ordered_at AS ordered_at, orders.channel AS channel, orders.currency AS currency, orders.discount AS discount, orders.coupon AS coupon, orders.total - orders.refunded AS amount 
 FROM orders 
-WHERE orders.workspace_id = ? AND orders.status != ? AND orders.ordered_at <= ? AND orders.total - orders.refunded > ?) AS p GROUP BY p.customer_id) AS order_date_1 ON order_date_1.customer_id = customers.customer_id 
-WHERE customers.workspace_id = ? AND customers.merged_into IS NULL AND coalesce(order_date_1.at IS NOT NULL AND order_date_1.at >= ? AND order_date_1.at < ?, 0) = 1
+WHERE orders.workspace_id = ? AND orders.status != ? AND orders.ordered_at <= ? AND orders.total - orders.refunded > ?) AS p GROUP BY p.customer_id 
+HAVING max(p.ordered_at) >= ? AND max(p.ordered_at) < ?)
 -- as_of_1 = datetime.datetime(2026, 11, 23, 3, 0, tzinfo=datetime.timezone.utc)
 -- end_1 = datetime.datetime(2026, 11, 23, 3, 0, 0, 1, tzinfo=datetime.timezone.utc)
 -- param_1 = 0

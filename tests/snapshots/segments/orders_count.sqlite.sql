@@ -1,12 +1,11 @@
 SELECT customers.customer_id 
-FROM customers LEFT OUTER JOIN (SELECT p.customer_id AS customer_id, count(*) AS n, sum(p.amount) AS total 
+FROM customers 
+WHERE customers.workspace_id = ? AND customers.merged_into IS NULL AND NOT (EXISTS (SELECT p.customer_id 
 FROM (SELECT orders.customer_id AS customer_id, orders.order_id AS order_id, orders.ordered_at AS ordered_at, orders.channel AS channel, orders.currency AS currency, orders.discount AS discount, orders.coupon AS coupon, orders.total - orders.refunded AS amount 
 FROM orders 
-WHERE orders.workspace_id = ? AND orders.status != ? AND orders.ordered_at <= ? AND orders.total - orders.refunded > ? AND orders.ordered_at >= ?) AS p GROUP BY p.customer_id) AS orders_1 ON orders_1.customer_id = customers.customer_id 
-WHERE customers.workspace_id = ? AND customers.merged_into IS NULL AND coalesce(coalesce(orders_1.n, ?) = ?, 0) = 1
+WHERE orders.workspace_id = ? AND orders.status != ? AND orders.ordered_at <= ? AND orders.total - orders.refunded > ? AND orders.ordered_at >= ?) AS p 
+WHERE p.customer_id = customers.customer_id))
 -- as_of_1 = datetime.datetime(2026, 11, 23, 3, 0, tzinfo=datetime.timezone.utc)
--- coalesce_1 = 0
--- coalesce_2 = 0.0
 -- param_1 = 0
 -- since_1 = datetime.datetime(2026, 8, 25, 3, 0, tzinfo=datetime.timezone.utc)
 -- status_1 = 'cancelled'

@@ -1,15 +1,17 @@
 SELECT customers.customer_id 
-FROM customers LEFT OUTER JOIN (SELECT p.customer_id AS customer_id, count(*) AS n, sum(p.amount) AS total 
+FROM customers 
+WHERE customers.workspace_id = %(workspace_id_1)s::UUID AND customers.merged_into IS NULL AND (EXISTS (SELECT * 
+FROM (SELECT p.customer_id AS customer_id 
 FROM (SELECT orders.customer_id AS customer_id, orders.order_id AS order_id, orders.ordered_at AS ordered_at, orders.channel AS channel, orders.currency AS currency, orders.discount AS discount, orders.coupon AS coupon, orders.total - orders.refunded AS amount 
 FROM orders 
-WHERE orders.workspace_id = %(workspace_id_1)s::UUID AND orders.status != %(status_1)s::VARCHAR AND orders.ordered_at <= %(as_of_1)s::TIMESTAMP WITH TIME ZONE AND orders.total - orders.refunded > %(param_1)s::INTEGER AND orders.channel IN (__[POSTCOMPILE_channel_1])) AS p GROUP BY p.customer_id) AS orders_1 ON orders_1.customer_id = customers.customer_id 
-WHERE customers.workspace_id = %(workspace_id_2)s::UUID AND customers.merged_into IS NULL AND coalesce(coalesce(orders_1.total, %(coalesce_1)s) >= %(coalesce_2)s AND coalesce(orders_1.total, %(coalesce_1)s) <= %(coalesce_3)s, false)
+WHERE orders.workspace_id = %(workspace_id_2)s::UUID AND orders.status != %(status_1)s::VARCHAR AND orders.ordered_at <= %(as_of_1)s::TIMESTAMP WITH TIME ZONE AND orders.total - orders.refunded > %(param_1)s::INTEGER AND orders.channel IN (__[POSTCOMPILE_channel_1])) AS p GROUP BY p.customer_id 
+HAVING sum(p.amount) >= %(sum_1)s AND sum(p.amount) <= %(sum_2)s) AS grouped 
+WHERE grouped.customer_id = customers.customer_id))
 -- as_of_1 = datetime.datetime(2026, 11, 23, 3, 0, tzinfo=datetime.timezone.utc)
 -- channel_1 = ['online']
--- coalesce_1 = 0.0
--- coalesce_2 = 10000.0
--- coalesce_3 = 50000.0
 -- param_1 = 0
 -- status_1 = 'cancelled'
+-- sum_1 = 10000.0
+-- sum_2 = 50000.0
 -- workspace_id_1 = UUID('00000000-0000-7000-8000-000000000001')
 -- workspace_id_2 = UUID('00000000-0000-7000-8000-000000000001')

@@ -1,13 +1,14 @@
 SELECT customers.customer_id 
-FROM customers LEFT OUTER JOIN (SELECT pb.customer_id AS customer_id, pb.pb_class AS pb_class 
+FROM customers 
+WHERE customers.workspace_id = ? AND customers.merged_into IS NULL AND customers.customer_id IN (SELECT pb.customer_id 
 FROM (SELECT per_customer.customer_id AS customer_id, per_customer.units AS units, per_customer.sale_units AS sale_units, per_customer.amount AS amount, per_customer.sale_amount AS sale_amount, per_customer.currency_min AS currency_min, per_customer.currency_max AS currency_max, per_customer.units - per_customer.sale_units AS full_price_units, CAST(per_customer.sale_units AS FLOAT) / (per_customer.units + 0.0) AS sale_unit_share, per_customer.amount - per_customer.sale_amount AS full_price_amount, per_customer.sale_amount / (per_customer.amount + 0.0) AS sale_amount_share, CASE WHEN (per_customer.sale_amount / (per_customer.amount + 0.0) <= ?) THEN ? WHEN (per_customer.sale_amount / (per_customer.amount + 0.0) >= ?) THEN ? ELSE ? END AS pb_class 
 FROM (SELECT lines.customer_id AS customer_id, sum(lines.units) AS units, sum(CASE WHEN lines.is_sale THEN lines.units ELSE ? END) AS sale_units, sum(lines.revenue) AS amount, sum(CASE WHEN lines.is_sale THEN lines.revenue ELSE ? END) AS sale_amount, min(lines.currency) AS currency_min, max(lines.currency) AS currency_max 
 FROM (SELECT order_items.customer_id AS customer_id, order_items.order_id AS order_id, order_items.sku AS sku, coalesce(order_items.category, ?) AS category, coalesce(order_items.brand, ?) AS brand, order_items.is_sale AS is_sale, p.currency AS currency, order_items.quantity - order_items.returned_quantity AS units, ((order_items.quantity * order_items.unit_price - order_items.discount) * (order_items.quantity - order_items.returned_quantity)) / (nullif(order_items.quantity, ?) + 0.0) AS revenue 
 FROM order_items JOIN (SELECT orders.customer_id AS customer_id, orders.order_id AS order_id, orders.ordered_at AS ordered_at, orders.channel AS channel, orders.currency AS currency, orders.discount AS discount, orders.coupon AS coupon, orders.total - orders.refunded AS amount 
 FROM orders 
 WHERE orders.workspace_id = ? AND orders.status != ? AND orders.ordered_at <= ? AND orders.total - orders.refunded > ? AND orders.ordered_at >= ?) AS p ON order_items.order_id = p.order_id AND order_items.customer_id = p.customer_id 
-WHERE order_items.workspace_id = ? AND order_items.quantity - order_items.returned_quantity > ? AND ((order_items.quantity * order_items.unit_price - order_items.discount) * (order_items.quantity - order_items.returned_quantity)) / (nullif(order_items.quantity, ?) + 0.0) > ?) AS lines GROUP BY lines.customer_id) AS per_customer) AS pb) AS price_type_1 ON price_type_1.customer_id = customers.customer_id 
-WHERE customers.workspace_id = ? AND customers.merged_into IS NULL AND coalesce(price_type_1.pb_class = ?, 0) = 1
+WHERE order_items.workspace_id = ? AND order_items.quantity - order_items.returned_quantity > ? AND ((order_items.quantity * order_items.unit_price - order_items.discount) * (order_items.quantity - order_items.returned_quantity)) / (nullif(order_items.quantity, ?) + 0.0) > ?) AS lines GROUP BY lines.customer_id) AS per_customer) AS pb 
+WHERE pb.pb_class = ?)
 -- as_of_1 = datetime.datetime(2026, 11, 23, 3, 0, tzinfo=datetime.timezone.utc)
 -- coalesce_1 = '(none)'
 -- coalesce_2 = '(none)'

@@ -1,6 +1,6 @@
 SELECT customers.customer_id 
 FROM customers 
-WHERE customers.workspace_id = ? AND customers.merged_into IS NULL AND coalesce(CASE WHEN (json_type(customers.attributes, ?) IN (__[POSTCOMPILE_json_type_2])) THEN json_extract(customers.attributes, ?) ELSE NULL END IN (__[POSTCOMPILE_param_1]) OR CASE WHEN (json_type(customers.attributes, ?) IN (__[POSTCOMPILE_json_type_3])) THEN json_extract(customers.attributes, ?) ELSE NULL END IN (__[POSTCOMPILE_param_2]) OR CASE WHEN (json_type(customers.attributes, ?) IN (__[POSTCOMPILE_json_type_4])) THEN json_extract(customers.attributes, ?) = ? ELSE NULL END IN (__[POSTCOMPILE_param_3]), 0) = 1
+WHERE customers.workspace_id = ? AND customers.merged_into IS NULL AND (CASE WHEN (json_type(customers.attributes, ?) IN (__[POSTCOMPILE_json_type_2])) THEN json_extract(customers.attributes, ?) ELSE NULL END IN (__[POSTCOMPILE_param_1]) OR CASE WHEN (json_type(customers.attributes, ?) IN (__[POSTCOMPILE_json_type_3])) THEN json_extract(customers.attributes, ?) ELSE NULL END IN (__[POSTCOMPILE_param_2]) OR CASE WHEN (json_type(customers.attributes, ?) IN (__[POSTCOMPILE_json_type_4])) THEN json_extract(customers.attributes, ?) = ? ELSE NULL END IN (__[POSTCOMPILE_param_3]))
 -- json_extract_1 = '$."skin_type"'
 -- json_extract_2 = 1
 -- json_type_1 = '$."skin_type"'

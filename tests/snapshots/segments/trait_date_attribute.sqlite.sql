@@ -1,6 +1,6 @@
 SELECT customers.customer_id 
 FROM customers 
-WHERE customers.workspace_id = ? AND customers.merged_into IS NULL AND coalesce(CASE WHEN (json_type(customers.attributes, ?) IN (__[POSTCOMPILE_json_type_2])) THEN json_extract(customers.attributes, ?) ELSE NULL END IS NOT NULL AND CASE WHEN (json_type(customers.attributes, ?) IN (__[POSTCOMPILE_json_type_2])) THEN json_extract(customers.attributes, ?) ELSE NULL END >= ? AND CASE WHEN (json_type(customers.attributes, ?) IN (__[POSTCOMPILE_json_type_2])) THEN json_extract(customers.attributes, ?) ELSE NULL END < ?, 0) = 1
+WHERE customers.workspace_id = ? AND customers.merged_into IS NULL AND CASE WHEN (json_type(customers.attributes, ?) IN (__[POSTCOMPILE_json_type_2])) THEN json_extract(customers.attributes, ?) ELSE NULL END IS NOT NULL AND CASE WHEN (json_type(customers.attributes, ?) IN (__[POSTCOMPILE_json_type_2])) THEN json_extract(customers.attributes, ?) ELSE NULL END >= ? AND CASE WHEN (json_type(customers.attributes, ?) IN (__[POSTCOMPILE_json_type_2])) THEN json_extract(customers.attributes, ?) ELSE NULL END < ?
 -- json_extract_1 = '$."anniversary"'
 -- json_type_1 = '$."anniversary"'
 -- json_type_2 = ['text']

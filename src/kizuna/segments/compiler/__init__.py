@@ -1,9 +1,11 @@
 """Segment definition → one SQL statement (SQLAlchemy Core) for SQLite or PostgreSQL.
 
 The compiler adds the workspace filter itself, to the customers table and to every
-subquery; callers cannot forget it. Each behavioural leaf is one aggregate per
-customer LEFT JOINed on ``customer_id``, so AND / OR / NOT combine plain booleans
-and a customer with no rows counts as zero. Merged-away profiles never match.
+subquery; callers cannot forget it. A leaf on another table is a set test on the
+customers row (``IN`` / ``NOT IN`` / ``EXISTS`` / ``NOT EXISTS``, see ``_context``
+and ``_aggregates``), so AND / OR / NOT combine plain booleans, the database plans
+semi- and anti-joins that stop at a customer's first row, and a customer with no
+rows counts as zero. Merged-away profiles never match.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from kizuna.segments.compiler._channels import CHANNELS, STATES, channel_state
+from kizuna.segments.compiler._channels import CHANNELS, STATES, reach_counts
 from kizuna.segments.compiler._context import Builder, CompileContext
 from kizuna.segments.compiler._tree import compile_node
 from kizuna.segments.definition import Condition
@@ -47,17 +49,10 @@ def compile_counts(condition: Condition, ctx: CompileContext) -> sa.Select[Any]:
     """One row: ``customers`` matching, and per channel ``{state}_{channel}`` counts.
 
     States: opted_in, opted_out, has_address, suppressed, reachable — for email,
-    line, sms and push (e.g. ``reachable_email``).
+    line, sms and push (e.g. ``reachable_email``). The reach is worked out for the
+    matched customers only.
     """
     b = Builder(ctx)
     matches = compile_node(condition, b, "")
-    columns: list[Any] = [sa.func.count().label("customers")]
-    for channel in CHANNELS:
-        for state in STATES:
-            test = channel_state(b, channel, state)
-            columns.append(
-                sa.func.coalesce(sa.func.sum(sa.case((test, 1), else_=0)), 0).label(
-                    f"{state}_{channel}"
-                )
-            )
-    return _statement(columns, b, matches)
+    c = customers.c
+    return reach_counts(b, _statement([c.customer_id, c.email_hash, c.phone_hash], b, matches))

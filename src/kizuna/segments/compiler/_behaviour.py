@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
 
+from kizuna.segments.compiler._aggregates import all_of, count_test, grouped_test
 from kizuna.segments.compiler._context import Builder, at
 from kizuna.segments.compiler._dates import date_range, in_range, window_range
 from kizuna.segments.compiler._values import compare, json_reader
@@ -24,45 +26,43 @@ def _filters(where: list[PropertyFilter], b: Builder, path: str) -> list[Any]:
     ]  # fmt: skip
 
 
+def _times(node: EventCondition) -> tuple[Callable[[Any], Any], list[float]]:
+    """The count test of ``node`` (neither bound: at least once) and the bounds it uses."""
+    low = 1 if node.at_least is None and node.at_most is None else node.at_least
+    high = node.at_most
+    bounds = [float(v) for v in (low, high) if v is not None]
+
+    def test(n: Any) -> Any:
+        return all_of(
+            [*([n >= low] if low is not None else []), *([n <= high] if high is not None else [])]
+        )
+
+    return test, bounds
+
+
 def compile_event(node: EventCondition, b: Builder, where: str) -> sa.ColumnElement[bool]:
     """Performed ``name`` (matching the filters) at least / at most N times in the window."""
     ctx = b.ctx
     window = window_range(node.within, ctx.now, ctx.workspace.time_zone, at(where, "within"))
-    query = (
-        sa.select(events.c.customer_id, sa.func.count().label("n"))
-        .where(
-            *b.scoped(events),
-            events.c.name == node.name,
-            in_range(events.c.occurred_at, window),
-            *_filters(node.where, b, where),
-        )
-        .group_by(events.c.customer_id)
+    rows = sa.select(events.c.customer_id).where(
+        *b.scoped(events),
+        events.c.name == node.name,
+        in_range(events.c.occurred_at, window),
+        *_filters(node.where, b, where),
     )
-    times = sa.func.coalesce(b.join(query, "event").c.n, 0)
-    if node.at_least is None and node.at_most is None:
-        return times >= 1
-    tests = []
-    if node.at_least is not None:
-        tests.append(times >= node.at_least)
-    if node.at_most is not None:
-        tests.append(times <= node.at_most)
-    return sa.and_(*tests)
+    test, bounds = _times(node)
+    return count_test(b, rows, test, bounds)
 
 
 def compile_event_time(node: EventTime, b: Builder, where: str) -> sa.ColumnElement[bool]:
     """The first or last time ``name`` was performed lies in the asked range."""
     ctx = b.ctx
     pick = sa.func.min if node.which == "first" else sa.func.max
-    query = (
-        sa.select(events.c.customer_id, pick(events.c.occurred_at).label("at"))
-        .where(
-            *b.scoped(events),
-            events.c.name == node.name,
-            events.c.occurred_at <= ctx.now,
-            *_filters(node.where, b, where),
-        )
-        .group_by(events.c.customer_id)
+    rows = sa.select(events.c.customer_id).where(
+        *b.scoped(events),
+        events.c.name == node.name,
+        events.c.occurred_at <= ctx.now,
+        *_filters(node.where, b, where),
     )
-    moment = b.join(query, "event_time").c.at
     bounds = date_range(node.op, node.value, ctx.now, ctx.workspace.time_zone, at(where, "value"))
-    return sa.and_(moment.is_not(None), in_range(moment, bounds))
+    return grouped_test(b, rows, in_range(pick(events.c.occurred_at), bounds), False)

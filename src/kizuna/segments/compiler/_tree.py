@@ -44,29 +44,48 @@ _LEAVES: dict[str, Callable[[Any, Builder, str], sa.ColumnElement[bool]]] = {
 }
 
 
+# Leaves that are set tests (IN / EXISTS over NOT NULL ids): never NULL, so never
+# wrapped in COALESCE, which would hide them from the planner's semi- / anti-joins.
+_TWO_VALUED = frozenset(
+    {"channel", "event", "event_time", "orders", "order_date", "bought", "price_type"}
+)
+
+_Compiled = tuple[sa.ColumnElement[bool], bool]  # the predicate, and whether it may be NULL
+
+
 def compile_node(node: Condition, b: Builder, where: str) -> sa.ColumnElement[bool]:
-    """``node`` as a two-valued boolean over the customers row (joins go into ``b``)."""
-    if isinstance(node, AllOf):
-        return sa.and_(*_children(node.conditions, b, where))
-    if isinstance(node, AnyOf):
-        return sa.or_(*_children(node.conditions, b, where))
+    """``node`` as a predicate over the customers row, for a WHERE clause.
+
+    It is true exactly where the two-valued condition is; where that is false it may
+    be NULL instead (a WHERE drops both): NOT turns a child's NULL into false first,
+    so "not in Tokyo" keeps those whose prefecture is unknown.
+    """
+    return _compile(node, b, where)[0]
+
+
+def _compile(node: Condition, b: Builder, where: str) -> _Compiled:
+    if isinstance(node, AllOf | AnyOf):
+        parts = _children(node.conditions, b, where)
+        combine = sa.and_ if isinstance(node, AllOf) else sa.or_
+        return combine(*(p for p, _ in parts)), any(nullable for _, nullable in parts)
     if isinstance(node, Not):
-        return sa.not_(compile_node(node.condition, b, _child(where, "condition")))
+        child, nullable = _compile(node.condition, b, _child(where, "condition"))
+        return (sa.not_(flag(child)) if nullable else b.negate(child)), False
     if isinstance(node, SegmentRef):
         return _segment(node, b, where)
-    return flag(_LEAVES[node.type](node, b, where))
+    return _LEAVES[node.type](node, b, where), node.type not in _TWO_VALUED
 
 
 def _child(where: str, name: str) -> str:
     return at(where, f"{name}") if where else name
 
 
-def _children(nodes: list[Condition], b: Builder, where: str) -> list[sa.ColumnElement[bool]]:
+def _children(nodes: list[Condition], b: Builder, where: str) -> list[_Compiled]:
     path = _child(where, "conditions")
-    return [compile_node(n, b, f"{path}[{i}]") for i, n in enumerate(nodes)]
+    return [_compile(n, b, f"{path}[{i}]") for i, n in enumerate(nodes)]
 
 
-def _segment(node: SegmentRef, b: Builder, where: str) -> sa.ColumnElement[bool]:
+def _segment(node: SegmentRef, b: Builder, where: str) -> _Compiled:
     key = node.segment
     if key in b.expanding:
         chain = " → ".join((*b.expanding, key))
@@ -83,6 +102,6 @@ def _segment(node: SegmentRef, b: Builder, where: str) -> sa.ColumnElement[bool]
     outer = b.expanding
     b.expanding = (*outer, key)
     try:
-        return compile_node(condition, b, "")
+        return _compile(condition, b, "")
     finally:
         b.expanding = outer
