@@ -32,6 +32,7 @@ from kizuna.store.tables import (
     subscriptions,
     suppressions,
 )
+from kizuna.store.tables_campaigns import attributions, campaign_recipients
 from kizuna.store.types import new_id
 
 __all__ = ["MOVED_TABLES", "merge_customers"]
@@ -46,6 +47,7 @@ MOVED_TABLES: tuple[sa.Table, ...] = (
     suppressions,
     carts,
     messages,
+    attributions,
 )
 
 _PROFILE_FIELDS = (
@@ -91,6 +93,7 @@ def merge_customers(
             table.update().where(_owned(table, scope, loser)).values(customer_id=winner)
         )
         moved[table.name] = result.rowcount
+    moved["campaign_recipients"] = _merge_recipients(scope, loser, winner)
     _merge_profiles(scope, loser, winner)
     # Computed metrics are rebuilt from the moved orders at the next refresh.
     conn.execute(customer_metrics.delete().where(_owned(customer_metrics, scope, loser)))
@@ -121,6 +124,27 @@ def _drop_duplicate_carts(scope: Scope, loser: uuid.UUID, winner: uuid.UUID) -> 
     scope.conn.execute(
         carts.delete().where(_owned(carts, scope, loser)).where(carts.c.cart_id.in_(theirs))
     )
+
+
+def _merge_recipients(scope: Scope, loser: uuid.UUID, winner: uuid.UUID) -> int:
+    """Move campaign audiences; where both were in one, the survivor's row stands.
+
+    Their outcomes are recomputed from the moved orders by the attribution job,
+    which reads the merge.
+    """
+    cr = campaign_recipients.c
+    theirs = sa.select(cr.campaign_id).where(_owned(campaign_recipients, scope, winner))
+    scope.conn.execute(
+        campaign_recipients.delete()
+        .where(_owned(campaign_recipients, scope, loser))
+        .where(cr.campaign_id.in_(theirs))
+    )
+    moved = scope.conn.execute(
+        campaign_recipients.update()
+        .where(_owned(campaign_recipients, scope, loser))
+        .values(customer_id=winner)
+    )
+    return int(moved.rowcount)
 
 
 def _merge_latest(scope: Scope, table: sa.Table, key: str, loser: uuid.UUID,

@@ -242,7 +242,10 @@ def record_message_events(
     """Record what happened to messages as events on their customers; returns how many are new.
 
     Delivery receipts and bounces also move the message's status; an open or a
-    click proves delivery. Unknown message ids raise NotFound (nothing is written).
+    click proves delivery. A person's first open and click (not ``machine``) and
+    the first unsubscribe are kept on the message (``opened_at``, ``clicked_at``,
+    ``unsubscribed_at``) for reports and attribution. Unknown message ids raise
+    NotFound (nothing is written).
     ``known`` saves reading messages the caller already holds (the send pipeline).
     """
     if not happened:
@@ -289,8 +292,6 @@ def _event_row(scope: Scope, m: MessageRecord, e: MessageEvent) -> dict[str, Any
 
 def _move_status(scope: Scope, m: MessageRecord, e: MessageEvent) -> None:
     status = MESSAGE_EVENTS[e.name]
-    if status is None and e.name not in _ENGAGED:
-        return
     where = [messages.c.workspace_id == scope.workspace_id, messages.c.message_id == m.message_id]
     if status is not None:
         allowed = _PROGRESS if status == "delivered" else (*_PROGRESS, "delivered")
@@ -308,3 +309,27 @@ def _move_status(scope: Scope, m: MessageRecord, e: MessageEvent) -> None:
             .where(*where, messages.c.delivered_at.is_(None))
             .values(delivered_at=e.occurred_at, updated_at=scope.now)
         )
+    for column in _FIRSTS.get(e.name, ()):
+        if column != "unsubscribed_at" and e.properties.get("machine"):
+            continue  # a scanner's or a proxy's visit is no person's interest
+        _set_first(scope, where, column, e.occurred_at)
+
+
+# The first time a person did it: a click proves an open (images may have been blocked).
+_FIRSTS: dict[str, tuple[str, ...]] = {
+    "Message Opened": ("opened_at",),
+    "Message Clicked": ("clicked_at", "opened_at"),
+    "Unsubscribed": ("unsubscribed_at",),
+}
+
+
+def _set_first(
+    scope: Scope, where: list[sa.ColumnElement[bool]], column: str, at: datetime
+) -> None:
+    """Keep the earliest time in ``column`` (callbacks may arrive out of order)."""
+    col = messages.c[column]
+    scope.conn.execute(
+        messages.update()
+        .where(*where, sa.or_(col.is_(None), col > at))
+        .values({column: at, "updated_at": scope.now})
+    )

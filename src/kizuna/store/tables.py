@@ -386,6 +386,7 @@ orders = sa.Table(
         "channel",
     ),
     sa.Index(None, "workspace_id", "ordered_at"),
+    sa.Index(None, "workspace_id", "updated_at"),  # the attribution job reads what changed
     info={"area": "hub",
           "meaning": "Orders, online and offline, with their totals.",
           "updated": "on ingest of order events and order imports; cancellations and returns "
