@@ -34,6 +34,8 @@ from kizuna.analytics.catalog import (
 from kizuna.analytics.metrics import MetricsRefresh, metrics_query, refresh_customer_metrics
 from kizuna.bootstrap import open_database
 from kizuna.client_automation import AutomationMixin
+from kizuna.client_campaigns import CampaignsMixin
+from kizuna.client_reports import ReportsMixin
 from kizuna.config import load_settings
 from kizuna.domain.normalize import parse_datetime
 from kizuna.errors import InvalidInput, Problem
@@ -92,7 +94,7 @@ def connect(
     return Kizuna(open_database(settings), workspace)
 
 
-class Kizuna(AutomationMixin):
+class Kizuna(AutomationMixin, CampaignsMixin, ReportsMixin):
     """One workspace's data, read-only, as DataFrames."""
 
     def __init__(self, db: Database, workspace: str) -> None:

@@ -17,12 +17,18 @@ beside the metrics loop; on PostgreSQL any number of workers share the queue.
 :func:`start_outbox_drain` runs the send pipeline: it drains due messages every
 ``poll_seconds`` (at once again while full batches come back); workers on
 PostgreSQL share the outbox through ``SKIP LOCKED``.
+
+:func:`start_campaign_sends` freezes and sends the approved campaigns whose time
+has come (:func:`kizuna.campaigns.send.send_due_campaigns`) every ``poll_seconds``;
+:func:`start_attribution` credits new and changed orders to the messages before them
+and fills in campaign recipients' outcomes (:mod:`kizuna.measurement.attribution`).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -38,6 +44,7 @@ __all__ = [
     "MetricsRefresher",
     "SegmentRefresher",
     "start_background_refresh",
+    "start_campaign_sends",
     "start_outbox_drain",
     "start_segment_refresh",
 ]
@@ -120,7 +127,7 @@ class SegmentRefresher:
         db: Database,
         refresh_every: timedelta | None,
         *,
-        drain_seconds: float = 0.2,
+        drain_seconds: float = 0.05,
         check_seconds: float = 5.0,
         drain_limit: int = DRAIN_LIMIT,
     ) -> None:
@@ -172,7 +179,7 @@ class SegmentRefresher:
 
 
 def start_segment_refresh(
-    db: Database, minutes: float, drain_seconds: float = 0.2
+    db: Database, minutes: float, drain_seconds: float = 0.05
 ) -> threading.Event:
     """Start the queue drain and the scheduled refresh in daemon threads; set to stop.
 
@@ -211,3 +218,33 @@ def start_outbox_drain(db: Database, poll_seconds: float = 0.5) -> threading.Eve
 
     threading.Thread(target=loop, daemon=True, name="kizuna-outbox").start()
     return stop
+
+
+def _repeat(job: Callable[[], object], poll_seconds: float, name: str) -> threading.Event:
+    """Run ``job`` in a daemon thread every ``poll_seconds`` until the returned event is set."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                job()
+            except Exception:  # the loop outlives a database hiccup; the log says what
+                log.exception("%s failed; retrying", name)
+            stop.wait(poll_seconds)
+
+    threading.Thread(target=loop, daemon=True, name=f"kizuna-{name}").start()
+    return stop
+
+
+def start_campaign_sends(db: Database, poll_seconds: float = 5.0) -> threading.Event:
+    """Send due campaigns in a daemon thread every ``poll_seconds`` until the event is set."""
+    from kizuna.campaigns.send import send_due_campaigns
+
+    return _repeat(lambda: send_due_campaigns(db), poll_seconds, "campaigns")
+
+
+def start_attribution(db: Database, poll_seconds: float = 30.0) -> threading.Event:
+    """Credit new orders to messages and fill campaign outcomes every ``poll_seconds``."""
+    from kizuna.measurement.attribution import attribute
+
+    return _repeat(lambda: attribute(db), poll_seconds, "attribution")

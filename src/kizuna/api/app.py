@@ -10,11 +10,13 @@ from kizuna import __version__
 from kizuna.api import (
     analytics,
     auth,
+    campaigns,
     customers,
     delivery,
     feedback,
     ingest,
     privacy,
+    reports,
     scenario_reports,
     scenarios,
     segments,
@@ -52,6 +54,8 @@ def build_app(db: Database, api_token: str | None = None) -> FastAPI:
     app.include_router(segments.router)
     app.include_router(scenarios.router)
     app.include_router(scenario_reports.router)
+    app.include_router(campaigns.router)
+    app.include_router(reports.router)
     app.include_router(templates.router)
     app.include_router(delivery.router)
     app.include_router(tracking.router)

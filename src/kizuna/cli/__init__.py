@@ -5,6 +5,7 @@ from __future__ import annotations
 from kizuna.cli import (
     analyze,
     audit,
+    campaigns,
     core,
     delivery,
     demo_data,
@@ -14,6 +15,7 @@ from kizuna.cli import (
     journeys,
     keys,
     privacy,
+    reports,
     segments,
     templates,
     users,
@@ -30,12 +32,14 @@ for _module in (
     segments,
     templates,
     journeys,
+    campaigns,
     delivery,
     feedback,
     keys,
     audit,
     docs,
     privacy,
+    reports,
     users,
 ):
     _module.register(app)

@@ -16,7 +16,13 @@ from kizuna.profiles import customer_profile, customer_timeline, profile_view
 from kizuna.security.tokens import load_or_create_api_token
 from kizuna.store import workspaces as ws_store
 from kizuna.store.database import Database
-from kizuna.worker import start_background_refresh, start_outbox_drain, start_segment_refresh
+from kizuna.worker import (
+    start_attribution,
+    start_background_refresh,
+    start_campaign_sends,
+    start_outbox_drain,
+    start_segment_refresh,
+)
 
 __all__ = ["ensure_workspace_pair", "register"]
 
@@ -101,9 +107,13 @@ def serve(
         from kizuna.scenarios.engine import start_scenario_engine
 
         scenarios_stop = start_scenario_engine(db)
+        campaigns_stop = start_campaign_sends(db)
+        attribution_stop = start_attribution(db)
         try:
             uvicorn.run(build_app(db, token), host=host, port=port, log_level="info")
         finally:
+            attribution_stop.set()
+            campaigns_stop.set()
             scenarios_stop.set()
             outbox_stop.set()
             segments_stop.set()
@@ -135,7 +145,9 @@ def worker(
                 console.print(f"{slug}: {text}")
             _segments_once(db, settings.segment_refresh_minutes)
             _scenarios_once(db)
+            _campaigns_once(db)
             _outbox_once(db)
+            _attribution_once(db)
             return
         minutes = settings.segment_refresh_minutes
         console.print(f"Refreshing customer metrics every {hours:g} h, segments reading the "
@@ -145,12 +157,16 @@ def worker(
         from kizuna.scenarios.engine import start_scenario_engine
 
         scenarios_stop = start_scenario_engine(db)
+        campaigns_stop = start_campaign_sends(db)
+        attribution_stop = start_attribution(db)
         try:
             refresher.run_until(stop, poll)
         except KeyboardInterrupt:
             stop.set()
             outbox_stop.set()
             scenarios_stop.set()
+            campaigns_stop.set()
+            attribution_stop.set()
 
 
 def _scenarios_once(db: Database) -> None:
@@ -160,6 +176,22 @@ def _scenarios_once(db: Database) -> None:
     done = ScenarioEngine(db).run_until_idle()
     console.print(f"scenarios: {done.entered:,} entered, {done.advanced:,} runs moved, "
                   f"{done.goals:,} reached their goal")  # fmt: skip
+
+
+def _campaigns_once(db: Database) -> None:
+    """Freeze and send every approved campaign that is due, saying how many."""
+    from kizuna.campaigns.send import send_due_campaigns
+
+    console.print(f"campaigns: {send_due_campaigns(db):,} sent")
+
+
+def _attribution_once(db: Database) -> None:
+    """Credit new orders to messages once, saying how many."""
+    from kizuna.measurement.attribution import attribute
+
+    done = attribute(db)
+    console.print(f"attribution: {done.credited:,} orders credited to messages, "
+                  f"{done.controls:,} control-group conversions")  # fmt: skip
 
 
 def _outbox_once(db: Database) -> None:

@@ -1,9 +1,13 @@
-"""Measurement: open and click tracking, unsubscribes and the preference centre.
+"""Measurement: tracking, unsubscribes, attribution, metrics, uplift and reports.
 
 ``tokens`` signs what links carry, ``tracking`` instruments outgoing HTML and
 builds unsubscribe links and headers (used by the send pipeline), ``actions``
 is what the public routes in ``kizuna.api.tracking`` do, ``hosted`` renders
-their pages. Attribution, uplift and A/B statistics join this package later.
+their pages. ``attribution`` credits orders to the last message touch and records
+control-group outcomes; ``metrics`` aggregates sends, opens, clicks and
+conversions in SQL; ``uplift`` compares treatment with control and variants with
+each other; ``factors`` finds where a campaign or scenario falls behind the
+workspace's medians; ``report`` assembles it all and ``plots`` draws it.
 """
 
 from __future__ import annotations

@@ -18,7 +18,8 @@ from kizuna.store.types import JSONDoc, UTCDateTime
 
 __all__ = ["CAMPAIGN_STATUSES", "attributions", "campaign_recipients", "campaigns"]
 
-# draft → awaiting_approval → approved → scheduled → sending → sent; or cancelled before sent
+# draft → awaiting_approval → approved → scheduled → sending → sent; or cancelled before
+# sent; failed: the send could not be made (the reason is in ``checks.send_error``)
 CAMPAIGN_STATUSES = (
     "draft",
     "awaiting_approval",
@@ -27,6 +28,7 @@ CAMPAIGN_STATUSES = (
     "sending",
     "sent",
     "cancelled",
+    "failed",
 )
 _ONE_MESSAGE = sa.text("kind = 'message'")
 
@@ -49,8 +51,8 @@ campaigns = sa.Table(
               info={"meaning": "the designer's handle, unique per workspace"}),
     sa.Column("name", sa.String(200), nullable=False, info={"meaning": "display name"}),
     sa.Column("status", sa.String(24), nullable=False,
-              info={"meaning": "draft, awaiting_approval, approved, scheduled, sending, sent or "
-                               "cancelled"}),
+              info={"meaning": "draft, awaiting_approval, approved, scheduled, sending, sent, "
+                               "cancelled or failed"}),
     sa.Column("spec", JSONDoc, nullable=False,
               info={"meaning": "the definition: segment, channel, variants and weights, control "
                                "percentage, schedule, goal and attribution windows"}),
