@@ -119,3 +119,15 @@ def test_no_control_group_is_warned(scope_factory, clock):
     report = _check(scope_factory)
     (finding,) = report.findings
     assert (finding.code, finding.severity, finding.number) == ("no_control", "warning", 0)
+
+
+def test_a_channel_without_a_provider_is_refused(scope_factory, clock):
+    build_shop(scope_factory, clock)  # email goes to a provider; LINE to none
+    save(scope_factory, {**SPRING, "key": "line-sale", "channel": "line",
+                         "variants": [{"key": "A", "template": "spring-line"}]})  # fmt: skip
+    report = _check(scope_factory, "line-sale")
+    (missing,) = [f for f in report.findings if f.code == "no_provider"]
+    assert missing.severity == "refusal" and missing.number == 0 and "line" in missing.message
+    assert report.refused
+    save(scope_factory, SPRING)
+    assert all(f.code != "no_provider" for f in _check(scope_factory).findings)

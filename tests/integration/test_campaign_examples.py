@@ -16,6 +16,7 @@ from kizuna.segments.definition import load_spec
 from kizuna.segments.report import workspace_scope
 from kizuna.store.campaigns import get_campaign, save_campaign
 from kizuna.store.operation_log import Actor
+from kizuna.store.providers import configure_provider
 from kizuna.store.segments import save_segment
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -32,6 +33,7 @@ def test_every_example_campaign_runs_on_the_demo_shop(db, clock):
             save_segment(scope, load_spec(read_text(path)), "test")
         for path in sorted((EXAMPLES / "campaigns" / "templates").glob("*.yaml")):
             save_template(scope, load_template_text(read_text(path)), "test")
+        configure_provider(scope, "email", "null", {})
     assert {p.stem for p in CAMPAIGNS} == {"spring-sale", "skincare-comeback"}
     spring = load_campaign_text(read_text(EXAMPLES / "campaigns" / "spring-sale.yaml"))
     with workspace_scope(db, "demo", write=True) as scope:

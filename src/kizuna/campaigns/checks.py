@@ -6,7 +6,9 @@ Refused (the campaign cannot be approved):
 - ``render_failed`` — a variant's template fails for a sample member (number: the
   failures; details: the customer id and the template's error);
 - ``no_reachable`` — no member can be reached on the channel (opted in with an
-  unsuppressed address; number: 0 reachable of N members).
+  unsuppressed address; number: 0 reachable of N members);
+- ``no_provider`` — no provider is configured for the channel: every message would
+  fail (number: 0).
 
 Warned:
 
@@ -40,6 +42,7 @@ from kizuna.segments.compiler import CompileContext, compile_segment
 from kizuna.segments.definition import Condition
 from kizuna.segments.power import minimum_detectable_effect, required_size
 from kizuna.segments.report import ALPHA, POWER, count_condition
+from kizuna.store.providers import load_provider_state
 from kizuna.store.scope import Scope
 from kizuna.store.segments import compile_context, get_segment
 from kizuna.store.tables import customers, orders
@@ -186,6 +189,12 @@ def check_campaign_spec(scope: Scope, spec: CampaignSpec) -> CheckReport:
     control = math.floor(members * spec.control_percent / 100)
     treatment = members - control
     findings = _schedule(scope, spec)
+    if load_provider_state(scope, spec.channel) is None:
+        findings.append(Finding("no_provider", "refusal",
+                                f"no provider is configured for {spec.channel}: every message "
+                                f"would fail (kizuna delivery provider {spec.channel} …)",
+                                f"{spec.channel} の配信プロバイダが未設定です: このままでは"
+                                "全件が配信失敗になります", 0))  # fmt: skip
     if members == 0:
         findings.append(Finding("segment_empty", "refusal",
                                 f"segment {spec.segment!r} has no members now (0 customers)",
