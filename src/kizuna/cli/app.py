@@ -5,13 +5,23 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import typer
 from rich.console import Console
 
+from kizuna.documents import locate, read_text
 from kizuna.errors import InvalidInput, KizunaError
 
-__all__ = ["WorkspaceOption", "app", "console", "default_workspace", "err_console", "exit_on_error"]
+__all__ = [
+    "WorkspaceOption",
+    "app",
+    "console",
+    "default_workspace",
+    "err_console",
+    "exit_on_error",
+    "file_errors",
+]
 
 app = typer.Typer(
     name="kizuna",
@@ -32,6 +42,19 @@ def default_workspace() -> str:
 WorkspaceOption = typer.Option(
     "--workspace", "-w", help="Workspace slug [default: $KIZUNA_WORKSPACE or demo]"
 )
+
+
+@contextmanager
+def file_errors(path: Path) -> Iterator[None]:
+    """Print a definition file's problems as ``FILE: line N, field 'path': message``; exit 2."""
+    try:
+        yield
+    except InvalidInput as exc:
+        problems = locate(exc.problems, read_text(path)) if path.is_file() else exc.problems
+        for problem in problems:
+            message = f"[red]error:[/red] {path}: {problem.describe()}"
+            err_console.print(message, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from exc
 
 
 @contextmanager

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -31,9 +29,14 @@ from kizuna.campaigns.flow import (
     recipient_counts,
     submit_campaign,
 )
-from kizuna.cli.app import WorkspaceOption, console, default_workspace, err_console, exit_on_error
-from kizuna.documents import locate, read_text
-from kizuna.errors import InvalidInput
+from kizuna.cli.app import (
+    WorkspaceOption,
+    console,
+    default_workspace,
+    exit_on_error,
+    file_errors,
+)
+from kizuna.documents import read_text
 from kizuna.segments.report import workspace_scope
 from kizuna.store.campaigns import SavedCampaign, get_campaign, list_campaigns, save_campaign
 from kizuna.store.operation_log import Actor
@@ -61,19 +64,6 @@ def read_campaign_file(path: Path) -> CampaignSpec:
     """Load a definition file; ``InvalidInput`` whose problems name the file's lines."""
     fmt: Literal["yaml", "json"] = "json" if path.suffix.lower() == ".json" else "yaml"
     return load_campaign_text(read_text(path), fmt)
-
-
-@contextmanager
-def _file_errors(path: Path) -> Iterator[None]:
-    """Print a file's problems as ``FILE: line N, field 'path': message``; exit 2."""
-    try:
-        yield
-    except InvalidInput as exc:
-        problems = locate(exc.problems, read_text(path)) if path.is_file() else exc.problems
-        for problem in problems:
-            message = f"[red]error:[/red] {path}: {problem.describe()}"
-            err_console.print(message, highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from exc
 
 
 def _workspace(workspace: str | None) -> str:
@@ -132,7 +122,7 @@ def save_command(
 ) -> None:
     """Save the campaign in FILE as a draft (a submitted one goes back to draft)."""
     slug = _workspace(workspace)
-    with exit_on_error(), _file_errors(file), open_database() as db:
+    with exit_on_error(), file_errors(file), open_database() as db:
         spec = read_campaign_file(file)
         with workspace_scope(db, slug, write=True) as scope:
             saved = save_campaign(scope, spec, _actor().name)

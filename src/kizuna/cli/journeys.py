@@ -9,8 +9,6 @@ archiving are logged under the OS account running the CLI.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -19,9 +17,14 @@ import yaml
 from rich.table import Table
 
 from kizuna.bootstrap import open_database
-from kizuna.cli.app import WorkspaceOption, console, default_workspace, err_console, exit_on_error
-from kizuna.documents import locate, read_text
-from kizuna.errors import InvalidInput
+from kizuna.cli.app import (
+    WorkspaceOption,
+    console,
+    default_workspace,
+    exit_on_error,
+    file_errors,
+)
+from kizuna.documents import read_text
 from kizuna.scenarios.checks import load_scenario_text, scenario_schema
 from kizuna.scenarios.definition import ScenarioSpec
 from kizuna.segments.report import workspace_scope
@@ -53,19 +56,6 @@ def read_scenario_file(path: Path) -> ScenarioSpec:
     """Load a definition file; ``InvalidInput`` whose problems name the file's lines."""
     fmt: Literal["yaml", "json"] = "json" if path.suffix.lower() == ".json" else "yaml"
     return load_scenario_text(read_text(path), fmt)
-
-
-@contextmanager
-def _file_errors(path: Path) -> Iterator[None]:
-    """Print a file's problems as ``FILE: line N, field 'path': message``; exit 2."""
-    try:
-        yield
-    except InvalidInput as exc:
-        problems = locate(exc.problems, read_text(path)) if path.is_file() else exc.problems
-        for problem in problems:
-            message = f"[red]error:[/red] {path}: {problem.describe()}"
-            err_console.print(message, highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from exc
 
 
 def _workspace(workspace: str | None) -> str:
@@ -103,7 +93,7 @@ def save_command(
 ) -> None:
     """Save the scenario in FILE as a draft (checked first; publish to make it live)."""
     slug = _workspace(workspace)
-    with exit_on_error(), _file_errors(file), open_database() as db:
+    with exit_on_error(), file_errors(file), open_database() as db:
         spec = read_scenario_file(file)
         with workspace_scope(db, slug, write=True) as scope:
             saved = save_scenario(scope, spec, _actor().name)
@@ -117,7 +107,7 @@ def validate_command(
     file: Annotated[Path, FileArgument], workspace: Annotated[str | None, WorkspaceOption] = None
 ) -> None:
     """Check FILE against the workspace without saving it (exit 2 with each problem)."""
-    with exit_on_error(), _file_errors(file), open_database() as db:
+    with exit_on_error(), file_errors(file), open_database() as db:
         spec = read_scenario_file(file)
         with workspace_scope(db, _workspace(workspace)) as scope:
             check_spec(scope, spec)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from kizuna.store.tables import Money, metadata
+from kizuna.store.tables import Money, _ws, metadata
 from kizuna.store.types import JSONDoc, UTCDateTime
 
 __all__ = ["CAMPAIGN_STATUSES", "attributions", "campaign_recipients", "campaigns"]
@@ -31,15 +31,6 @@ CAMPAIGN_STATUSES = (
     "failed",
 )
 _ONE_MESSAGE = sa.text("kind = 'message'")
-
-
-def _ws() -> sa.Column[object]:
-    return sa.Column(
-        "workspace_id",
-        sa.Uuid,
-        primary_key=True,
-        info={"meaning": "the workspace the row belongs to (every query filters on it)"},
-    )
 
 
 campaigns = sa.Table(
